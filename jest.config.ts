@@ -1,0 +1,13 @@
+import type { Config } from 'jest';
+
+const config: Config = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
+  // Tests import the source; test/package.test.ts checks the built package separately.
+  moduleNameMapper: { '^wsgate$': '<rootDir>/src/index.ts' },
+  testTimeout: 20000,
+};
+
+export default config;

@@ -1,0 +1,214 @@
+// Pure parsing of Sec-WebSocket-Extensions (RFC 6455 section 9.1) and the
+// permessage-deflate negotiation of RFC 7692 section 7. No zlib here.
+
+export interface ExtensionOffer {
+  name: string;
+  /** Parameter name to value; `true` for a parameter given without a value. */
+  params: Map<string, string | true>;
+}
+
+export interface DeflateOptions {
+  /** Messages smaller than this many bytes are sent uncompressed. Default 1024. */
+  threshold?: number;
+  serverNoContextTakeover?: boolean;
+  clientNoContextTakeover?: boolean;
+  /** Largest LZ77 window the server will use, 8..15. Default 15. */
+  serverMaxWindowBits?: number;
+  /** Largest window asked of the client, 8..15, when the client allows it. Default 15. */
+  clientMaxWindowBits?: number;
+  /** zlib compression level, 0..9. Default 1 (fast: most of the gain for little CPU). */
+  level?: number;
+  /** zlib memLevel, 1..9. Default 8. */
+  memLevel?: number;
+  /** Compression jobs (compress + decompress) running at once per process. Default 10. */
+  concurrency?: number;
+}
+
+/** What both sides agreed; used to build the codec and the response header. */
+export interface DeflateParams {
+  serverNoContextTakeover: boolean;
+  clientNoContextTakeover: boolean;
+  serverMaxWindowBits: number;
+  clientMaxWindowBits: number;
+}
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+export class ExtensionHeaderError extends Error {
+  override name = 'ExtensionHeaderError';
+}
+
+/**
+ * Parses one or more Sec-WebSocket-Extensions header values into offers, in order.
+ * Throws ExtensionHeaderError on a value that does not follow the grammar.
+ */
+export function parseExtensions(header: string | readonly string[] | undefined): ExtensionOffer[] {
+  if (header === undefined) return [];
+  const values = typeof header === 'string' ? [header] : header;
+  const offers: ExtensionOffer[] = [];
+  for (const value of values) parseInto(value, offers);
+  return offers;
+}
+
+function parseInto(value: string, offers: ExtensionOffer[]): void {
+  let i = 0;
+  const n = value.length;
+  const skipSpace = () => {
+    while (i < n && (value[i] === ' ' || value[i] === '\t')) i++;
+  };
+  const readToken = (): string => {
+    const start = i;
+    while (i < n && !' \t,;="'.includes(value[i])) i++;
+    const token = value.slice(start, i);
+    if (!TOKEN.test(token)) throw new ExtensionHeaderError(`invalid token at ${start} in "${value}"`);
+    return token;
+  };
+  const readQuoted = (): string => {
+    i++; // opening quote
+    let out = '';
+    while (i < n && value[i] !== '"') {
+      if (value[i] === '\\') i++;
+      if (i >= n) break;
+      out += value[i++];
+    }
+    if (i >= n) throw new ExtensionHeaderError(`unterminated quoted string in "${value}"`);
+    i++; // closing quote
+    // RFC 6455 9.1: a quoted value must still be a token once unquoted.
+    if (!TOKEN.test(out)) throw new ExtensionHeaderError(`invalid quoted value "${out}"`);
+    return out;
+  };
+
+  skipSpace();
+  if (i === n) return; // an empty header value offers nothing
+  for (;;) {
+    skipSpace();
+    const offer: ExtensionOffer = { name: readToken(), params: new Map() };
+    skipSpace();
+    while (value[i] === ';') {
+      i++;
+      skipSpace();
+      const name = readToken();
+      skipSpace();
+      let paramValue: string | true = true;
+      if (value[i] === '=') {
+        i++;
+        skipSpace();
+        paramValue = value[i] === '"' ? readQuoted() : readToken();
+        skipSpace();
+      }
+      if (offer.params.has(name)) throw new ExtensionHeaderError(`parameter "${name}" repeated`);
+      offer.params.set(name, paramValue);
+    }
+    offers.push(offer);
+    if (i === n) return;
+    if (value[i] !== ',') throw new ExtensionHeaderError(`unexpected "${value[i]}" at ${i} in "${value}"`);
+    i++;
+  }
+}
+
+const WINDOW_BITS = /^(?:8|9|1[0-5])$/;
+
+function checkedBits(name: string, value: number | undefined, fallback: number): number {
+  const bits = value ?? fallback;
+  if (!Number.isInteger(bits) || bits < 8 || bits > 15) {
+    throw new RangeError(`perMessageDeflate.${name} must be an integer from 8 to 15`);
+  }
+  return bits;
+}
+
+/** Fills in defaults and checks ranges; throws RangeError on a bad option. */
+export function resolveDeflateOptions(options: DeflateOptions | boolean | undefined): Required<DeflateOptions> | null {
+  if (!options) return null;
+  const o = options === true ? {} : options;
+  const resolved: Required<DeflateOptions> = {
+    threshold: o.threshold ?? 1024,
+    serverNoContextTakeover: o.serverNoContextTakeover ?? false,
+    clientNoContextTakeover: o.clientNoContextTakeover ?? false,
+    serverMaxWindowBits: checkedBits('serverMaxWindowBits', o.serverMaxWindowBits, 15),
+    clientMaxWindowBits: checkedBits('clientMaxWindowBits', o.clientMaxWindowBits, 15),
+    level: o.level ?? 1,
+    memLevel: o.memLevel ?? 8,
+    concurrency: o.concurrency ?? 10,
+  };
+  if (!(resolved.threshold >= 0)) throw new RangeError('perMessageDeflate.threshold must be >= 0');
+  if (!Number.isInteger(resolved.level) || resolved.level < 0 || resolved.level > 9) {
+    throw new RangeError('perMessageDeflate.level must be an integer from 0 to 9');
+  }
+  if (!Number.isInteger(resolved.memLevel) || resolved.memLevel < 1 || resolved.memLevel > 9) {
+    throw new RangeError('perMessageDeflate.memLevel must be an integer from 1 to 9');
+  }
+  if (!Number.isInteger(resolved.concurrency) || resolved.concurrency < 1) {
+    throw new RangeError('perMessageDeflate.concurrency must be a positive integer');
+  }
+  return resolved;
+}
+
+/**
+ * Answers one permessage-deflate offer, or returns null to decline it
+ * (unknown or invalid parameters: RFC 7692 section 5).
+ */
+export function acceptDeflateOffer(offer: ExtensionOffer, options: Required<DeflateOptions>): DeflateParams | null {
+  let serverBits = options.serverMaxWindowBits;
+  let clientBits: number | null = null; // null: client did not say it can limit its window
+  let serverNoTakeover = options.serverNoContextTakeover;
+  for (const [name, value] of offer.params) {
+    switch (name) {
+      case 'server_no_context_takeover':
+        if (value !== true) return null;
+        serverNoTakeover = true;
+        break;
+      case 'client_no_context_takeover':
+        if (value !== true) return null;
+        break;
+      case 'server_max_window_bits':
+        if (value === true || !WINDOW_BITS.test(value)) return null;
+        serverBits = Math.min(serverBits, Number(value));
+        break;
+      case 'client_max_window_bits':
+        if (value === true) clientBits = 15;
+        else if (WINDOW_BITS.test(value)) clientBits = Number(value);
+        else return null;
+        break;
+      default:
+        return null;
+    }
+  }
+  // zlib cannot make a raw deflate stream with an 8-bit window; 9 is a safe upgrade only
+  // for inflating, so for our own compressor we refuse to go below 9 by declining 8.
+  if (serverBits === 8) return null;
+  return {
+    serverNoContextTakeover: serverNoTakeover,
+    clientNoContextTakeover: options.clientNoContextTakeover || offer.params.has('client_no_context_takeover'),
+    serverMaxWindowBits: serverBits,
+    // Without client_max_window_bits in the offer we must accept any window up to 15.
+    clientMaxWindowBits: clientBits === null ? 15 : Math.min(clientBits, options.clientMaxWindowBits),
+  };
+}
+
+/** Walks the offers in the client's order and accepts the first one we can honour. */
+export function negotiateDeflate(
+  offers: readonly ExtensionOffer[],
+  options: Required<DeflateOptions>,
+): { params: DeflateParams; header: string } | null {
+  for (const offer of offers) {
+    if (offer.name !== 'permessage-deflate') continue;
+    const params = acceptDeflateOffer(offer, options);
+    if (params) return { params, header: formatDeflateResponse(params, offer) };
+  }
+  return null;
+}
+
+/** The Sec-WebSocket-Extensions value that states exactly what was agreed. */
+export function formatDeflateResponse(params: DeflateParams, offer: ExtensionOffer): string {
+  const parts = ['permessage-deflate'];
+  if (params.serverNoContextTakeover) parts.push('server_no_context_takeover');
+  if (params.clientNoContextTakeover) parts.push('client_no_context_takeover');
+  if (offer.params.has('server_max_window_bits') || params.serverMaxWindowBits < 15) {
+    parts.push(`server_max_window_bits=${params.serverMaxWindowBits}`);
+  }
+  // We may only send client_max_window_bits if the client offered it (RFC 7692 7.1.2.2).
+  if (offer.params.has('client_max_window_bits') && params.clientMaxWindowBits < 15) {
+    parts.push(`client_max_window_bits=${params.clientMaxWindowBits}`);
+  }
+  return parts.join('; ');
+}

@@ -1,0 +1,336 @@
+// Incremental parser for frames a client sends (RFC 6455 sections 5 and 7): bytes in,
+// messages and control frames out. Any split of the input gives the same events.
+import { isUtf8 } from 'node:buffer';
+import { isValidCloseCode } from './close';
+import { Opcode } from './encoder';
+import { ProtocolError } from './errors';
+import { applyMask } from './mask';
+import { Utf8Stream } from './utf8';
+
+export interface ParserHandler {
+  /**
+   * A complete message. Text is already checked to be UTF-8 unless `compressed`, in which
+   * case `data` is the raw compressed payload (RFC 7692) for the caller to inflate and check.
+   */
+  onMessage(data: Buffer, isText: boolean, compressed: boolean): void;
+  onPing(data: Buffer): void;
+  onPong(data: Buffer): void;
+  /** A valid close frame; code is 1005 when the frame had no payload. */
+  onClose(code: number, reason: string): void;
+  /** The peer broke the protocol; the parser takes no more input. */
+  onError(error: ProtocolError): void;
+}
+
+export interface ParserOptions {
+  /** Largest message, in bytes, counting all fragments. */
+  maxPayload: number;
+  /** RSV1 marks a compressed message (permessage-deflate agreed). */
+  allowCompression?: boolean;
+  /** Frames from clients must be masked; true for a server. */
+  requireMask?: boolean;
+}
+
+const enum State {
+  Header,
+  Payload,
+  Done,
+}
+
+export class FrameParser {
+  private readonly maxPayload: number;
+  private readonly allowCompression: boolean;
+  private readonly requireMask: boolean;
+
+  // Unconsumed input: chunks[0] is read from `offset`.
+  private chunks: Buffer[] = [];
+  private offset = 0;
+  private buffered = 0;
+
+  private state = State.Header;
+  private paused = false;
+  private running = false;
+
+  // The frame being read.
+  private fin = false;
+  private opcode = 0;
+  private masked = false;
+  private payloadLength = 0;
+  private readonly maskKey = Buffer.alloc(4);
+  private readonly scratch = Buffer.alloc(14);
+
+  // The message being assembled from fragments (opcode 0 when none).
+  private messageOpcode = 0;
+  private messageCompressed = false;
+  private messageLength = 0;
+  private messageBuffer: Buffer | null = null;
+  private utf8: Utf8Stream | null = null;
+
+  constructor(
+    private readonly handler: ParserHandler,
+    options: ParserOptions,
+  ) {
+    this.maxPayload = options.maxPayload;
+    this.allowCompression = options.allowCompression ?? false;
+    this.requireMask = options.requireMask ?? true;
+  }
+
+  /** Feeds bytes in. Events fire synchronously from inside this call. */
+  push(chunk: Buffer): void {
+    if (this.state === State.Done || chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    this.run();
+  }
+
+  /** Stops emitting after the current event until resume(); input is kept. */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.run();
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  /** Bytes received but not yet parsed. */
+  get bufferedBytes(): number {
+    return this.buffered;
+  }
+
+  /** Stops parsing for good and drops buffered input (after a close frame or an error). */
+  stop(): void {
+    this.state = State.Done;
+    this.chunks = [];
+    this.buffered = 0;
+    this.messageBuffer = null;
+  }
+
+  private run(): void {
+    if (this.running) return; // a handler called resume() or push() re-entrantly
+    this.running = true;
+    try {
+      while (!this.paused) {
+        if (this.state === State.Header) {
+          if (!this.readHeader()) break;
+        } else if (this.state === State.Payload) {
+          if (this.buffered < this.payloadLength) break;
+          this.readPayload();
+        } else break;
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private fail(message: string, code: number): false {
+    this.stop();
+    this.handler.onError(new ProtocolError(message, code));
+    return false;
+  }
+
+  /** Parses one header if all its bytes are here. Returns false to wait for more input. */
+  private readHeader(): boolean {
+    if (this.buffered < 2) return false;
+    let head = this.chunks[0];
+    let at = this.offset;
+    const b0 = this.byteAt(0);
+    const b1 = this.byteAt(1);
+
+    // Everything decidable from the first two bytes is checked before waiting for more.
+    const fin = (b0 & 0x80) !== 0;
+    const rsv1 = (b0 & 0x40) !== 0;
+    const opcode = b0 & 0x0f;
+    const masked = (b1 & 0x80) !== 0;
+    const lengthCode = b1 & 0x7f;
+    if ((b0 & 0x30) !== 0) return this.fail('RSV2 and RSV3 must be clear', 1002);
+    if (rsv1 && !this.allowCompression) return this.fail('RSV1 set but no extension was negotiated', 1002);
+    if (masked !== this.requireMask) {
+      return this.fail(masked ? 'frames from a server must not be masked' : 'frames from a client must be masked', 1002);
+    }
+    if (opcode >= 0x8) {
+      if (opcode > Opcode.PONG) return this.fail(`reserved opcode ${opcode}`, 1002);
+      if (!fin) return this.fail('control frames must not be fragmented', 1002);
+      if (lengthCode > 125) return this.fail('control frame payload longer than 125 bytes', 1002);
+      if (rsv1) return this.fail('RSV1 set on a control frame', 1002);
+    } else if (opcode === Opcode.CONTINUATION) {
+      if (this.messageOpcode === 0) return this.fail('continuation frame without a message in progress', 1002);
+      if (rsv1) return this.fail('RSV1 set on a continuation frame', 1002);
+    } else if (opcode === Opcode.TEXT || opcode === Opcode.BINARY) {
+      if (this.messageOpcode !== 0) return this.fail('new data frame before the last message was finished', 1002);
+    } else {
+      return this.fail(`reserved opcode ${opcode}`, 1002);
+    }
+
+    const extra = lengthCode === 126 ? 2 : lengthCode === 127 ? 8 : 0;
+    const size = 2 + extra + (masked ? 4 : 0);
+    if (this.buffered < size) return false;
+    if (head.length - at < size) {
+      this.copyOut(this.scratch, size);
+      head = this.scratch;
+      at = 0;
+    }
+
+    let length = lengthCode;
+    if (lengthCode === 126) {
+      length = (head[at + 2] << 8) | head[at + 3];
+    } else if (lengthCode === 127) {
+      const high = head.readUInt32BE(at + 2);
+      if (high & 0x80000000) return this.fail('64-bit payload length with the most significant bit set', 1002);
+      // Past 2^53 the number is not exact; it is far beyond any maxPayload anyway.
+      length = high > 0x1fffff ? Number.MAX_SAFE_INTEGER : high * 0x100000000 + head.readUInt32BE(at + 6);
+    }
+    if (opcode < 0x8 && this.messageLength + length > this.maxPayload) {
+      return this.fail(`message exceeds the ${this.maxPayload}-byte limit`, 1009);
+    }
+    if (masked) {
+      const k = at + 2 + extra;
+      this.maskKey[0] = head[k];
+      this.maskKey[1] = head[k + 1];
+      this.maskKey[2] = head[k + 2];
+      this.maskKey[3] = head[k + 3];
+    }
+    this.skip(size);
+
+    this.fin = fin;
+    this.opcode = opcode;
+    this.masked = masked;
+    this.payloadLength = length;
+    if (opcode === Opcode.TEXT || opcode === Opcode.BINARY) {
+      this.messageOpcode = opcode;
+      this.messageCompressed = rsv1;
+    }
+    this.state = State.Payload;
+    return true;
+  }
+
+  private readPayload(): void {
+    const payload = this.take(this.payloadLength);
+    if (this.masked && payload.length > 0) applyMask(payload, this.maskKey);
+    this.state = State.Header;
+    if (this.opcode >= 0x8) this.controlFrame(payload);
+    else this.dataFrame(payload);
+  }
+
+  private controlFrame(payload: Buffer): void {
+    if (this.opcode === Opcode.PING) return this.handler.onPing(payload);
+    if (this.opcode === Opcode.PONG) return this.handler.onPong(payload);
+    // Close.
+    if (payload.length === 0) {
+      this.stop();
+      return this.handler.onClose(1005, '');
+    }
+    if (payload.length === 1) return void this.fail('close frame with a 1-byte payload', 1002);
+    const code = payload.readUInt16BE(0);
+    if (!isValidCloseCode(code)) return void this.fail(`invalid close code ${code}`, 1002);
+    const reason = payload.subarray(2);
+    if (!isUtf8(reason)) return void this.fail('close reason is not valid UTF-8', 1007);
+    this.stop();
+    this.handler.onClose(code, reason.toString());
+  }
+
+  private dataFrame(payload: Buffer): void {
+    const isText = this.messageOpcode === Opcode.TEXT;
+    const compressed = this.messageCompressed;
+    if (this.fin && this.messageBuffer === null) {
+      // The common case: a whole message in one frame, delivered without a copy.
+      this.endMessage();
+      if (isText && !compressed && !isUtf8(payload)) return void this.fail('text message is not valid UTF-8', 1007);
+      return this.handler.onMessage(payload, isText, compressed);
+    }
+    if (isText && !compressed) {
+      this.utf8 ??= new Utf8Stream();
+      if (!this.utf8.push(payload)) return void this.fail('text message is not valid UTF-8', 1007);
+    }
+    this.append(payload);
+    if (!this.fin) return;
+    if (isText && !compressed && !this.utf8!.complete()) {
+      return void this.fail('text message ends inside a UTF-8 sequence', 1007);
+    }
+    const message = this.messageBuffer!.subarray(0, this.messageLength);
+    this.endMessage();
+    this.handler.onMessage(message, isText, compressed);
+  }
+
+  // Fragments are copied into one buffer that grows by doubling, so memory follows the
+  // payload size, not the fragment count (a million 1-byte fragments cost ~1 MiB, not a
+  // million buffers).
+  private append(payload: Buffer): void {
+    const needed = this.messageLength + payload.length;
+    let buffer = this.messageBuffer;
+    if (buffer === null || buffer.length < needed) {
+      const capacity = Math.min(this.maxPayload, Math.max(needed, 256, buffer === null ? 0 : buffer.length * 2));
+      const grown = Buffer.allocUnsafe(capacity);
+      if (buffer !== null) buffer.copy(grown, 0, 0, this.messageLength);
+      buffer = this.messageBuffer = grown;
+    }
+    buffer.set(payload, this.messageLength);
+    this.messageLength = needed;
+  }
+
+  private endMessage(): void {
+    this.messageOpcode = 0;
+    this.messageCompressed = false;
+    this.messageLength = 0;
+    this.messageBuffer = null;
+    this.utf8?.reset();
+  }
+
+  private byteAt(index: number): number {
+    let i = this.offset + index;
+    for (const chunk of this.chunks) {
+      if (i < chunk.length) return chunk[i];
+      i -= chunk.length;
+    }
+    return 0;
+  }
+
+  /** Copies the next n buffered bytes into target without consuming them. */
+  private copyOut(target: Buffer, n: number): void {
+    let written = 0;
+    let from = this.offset;
+    for (const chunk of this.chunks) {
+      const count = Math.min(chunk.length - from, n - written);
+      chunk.copy(target, written, from, from + count);
+      written += count;
+      from = 0;
+      if (written === n) return;
+    }
+  }
+
+  private skip(n: number): void {
+    this.buffered -= n;
+    while (n > 0) {
+      const chunk = this.chunks[0];
+      const left = chunk.length - this.offset;
+      if (n < left) {
+        this.offset += n;
+        return;
+      }
+      n -= left;
+      this.chunks.shift();
+      this.offset = 0;
+    }
+  }
+
+  /** Consumes n bytes: a view when they lie in one chunk, else one copy. */
+  private take(n: number): Buffer {
+    if (n === 0) return EMPTY;
+    const first = this.chunks[0];
+    if (first.length - this.offset >= n) {
+      const out = first.subarray(this.offset, this.offset + n);
+      this.skip(n);
+      return out;
+    }
+    const out = Buffer.allocUnsafe(n);
+    this.copyOut(out, n);
+    this.skip(n);
+    return out;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);

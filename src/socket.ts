@@ -1,0 +1,641 @@
+// A server-side WebSocket connection: binds a net.Socket (or tls.TLSSocket) to the frame
+// parser and encoder, and adds the close handshake, backpressure and the user-facing API.
+import { isUtf8 } from 'node:buffer';
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import { encodeClosePayload, isValidCloseCode } from './protocol/close';
+import { encodeFrame, encodeHeader, headerSize, Opcode, writeHeader } from './protocol/encoder';
+import { ProtocolError } from './protocol/errors';
+import { FrameParser, type ParserHandler } from './protocol/parser';
+import type { MessageCodec } from './deflate';
+
+export type ReadyState = 0 | 1 | 2 | 3;
+
+/** Anything `send` accepts. Strings go out as text, the rest as binary. */
+export type SendData = string | Buffer | ArrayBuffer | ArrayBufferView;
+
+export interface SendOptions {
+  /** Force a binary (true) or text (false) frame regardless of the data's type. */
+  binary?: boolean;
+  /** Allow permessage-deflate for this message when it was agreed. Default true. */
+  compress?: boolean;
+}
+
+export type SendCallback = (error?: Error) => void;
+
+/** What happens when a peer does not read and bufferedAmount passes maxBackpressure. */
+export type BackpressurePolicy = 'close' | 'drop';
+
+export interface SocketOptions {
+  maxPayload: number;
+  /** How long to wait for the peer's side of the close handshake before destroying. */
+  closeTimeout: number;
+  maxBackpressure: number;
+  backpressurePolicy: BackpressurePolicy;
+  protocol: string;
+  extensions: string;
+  codec: MessageCodec | null;
+}
+
+/** The endpoint a socket belongs to: counters, coarse clock, topics and bookkeeping. */
+export interface SocketHost {
+  /** Milliseconds, refreshed by the endpoint's timer; cheap to read on every frame. */
+  now(): number;
+  counters: SocketCounters;
+  onSocketClosed(socket: WebSocket): void;
+  subscribe(socket: WebSocket, topic: string): void;
+  unsubscribe(socket: WebSocket, topic: string): void;
+  reportError(error: unknown, socket: WebSocket): void;
+}
+
+export interface SocketCounters {
+  messagesIn: number;
+  messagesOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  backpressureEvents: number;
+}
+
+/** Raised through send callbacks and returned errors; `code` says which case it is. */
+export class WebSocketError extends Error {
+  override name = 'WebSocketError';
+  constructor(
+    message: string,
+    readonly code: 'NOT_OPEN' | 'BACKPRESSURE' | 'COMPRESSION_FAILED',
+  ) {
+    super(message);
+  }
+}
+
+export interface WebSocketEvents {
+  message: [data: string | Buffer, isBinary: boolean];
+  close: [code: number, reason: string];
+  error: [error: Error];
+  ping: [data: Buffer];
+  pong: [data: Buffer];
+  drain: [];
+}
+
+// Frames up to this size are copied into one buffer with their header; larger payloads
+// are written as they are, after a separate header.
+const COPY_LIMIT = 16 * 1024;
+// Messages waiting in an async iterator before we stop reading from the peer.
+const ITERATOR_HIGH_WATER = 16;
+
+type Outgoing = { frame: Buffer; payload: Buffer | null; callback?: SendCallback };
+
+export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHandler {
+  static readonly CONNECTING = 0;
+  static readonly OPEN = 1;
+  static readonly CLOSING = 2;
+  static readonly CLOSED = 3;
+  readonly CONNECTING = 0;
+  readonly OPEN = 1;
+  readonly CLOSING = 2;
+  readonly CLOSED = 3;
+
+  /** The agreed subprotocol, or ''. */
+  readonly protocol: string;
+  /** The agreed Sec-WebSocket-Extensions value, or ''. */
+  readonly extensions: string;
+
+  private state: ReadyState = 1;
+  private readonly parser: FrameParser;
+  private readonly codec: MessageCodec | null;
+  private readonly options: SocketOptions;
+
+  // Writes made while handling one incoming chunk go out in one syscall.
+  private batching = false;
+  private batch: Buffer[] = [];
+  private batchBytes = 0;
+  // Frames held back behind a message that is still being compressed, to keep order.
+  private held: Outgoing[] | null = null;
+  private heldBytes = 0;
+  private compressing = 0;
+
+  private closeSent = false;
+  private closeReceived = false;
+  private closeCode = 1006;
+  private closeReason = '';
+  private closeTimer: NodeJS.Timeout | null = null;
+  private closedEmitted = false;
+  // The transport should end once the held (compressing) frames are written.
+  private endPending = false;
+
+  /** @internal heartbeat bookkeeping read by the endpoint's sweep. */
+  lastSeen: number;
+  /** @internal time of the last application message, for idleTimeout. */
+  lastMessage: number;
+  /** @internal when an unanswered heartbeat ping went out, or 0. */
+  pingSentAt = 0;
+  /** @internal topics this socket is subscribed to. */
+  topics: Set<string> | null = null;
+  private readingPaused = 0;
+
+  /** @internal created by attachWebSocket after the 101 has been written. */
+  constructor(
+    private readonly socket: Socket,
+    private readonly host: SocketHost,
+    options: SocketOptions,
+  ) {
+    super();
+    this.options = options;
+    this.protocol = options.protocol;
+    this.extensions = options.extensions;
+    this.codec = options.codec;
+    this.parser = new FrameParser(this, {
+      maxPayload: options.maxPayload,
+      allowCompression: options.codec !== null,
+      requireMask: true,
+    });
+    this.lastSeen = this.lastMessage = host.now();
+    socket.setNoDelay(true);
+    socket.setTimeout(0);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('end', () => this.onEnd());
+    socket.on('close', () => this.onSocketClose());
+    socket.on('error', (err) => this.onSocketError(err));
+    socket.on('drain', () => this.emit('drain'));
+  }
+
+  get readyState(): ReadyState {
+    return this.state;
+  }
+
+  /** Bytes accepted by send() that the kernel has not taken yet. */
+  get bufferedAmount(): number {
+    return this.socket.writableLength + this.batchBytes + this.heldBytes;
+  }
+
+  /** The peer's address, as the TCP socket reports it. */
+  get remoteAddress(): string | undefined {
+    return this.socket.remoteAddress;
+  }
+
+  /** @internal feeds the bytes that arrived with the upgrade request, then starts reading. */
+  start(head: Buffer): void {
+    if (head.length > 0) this.onData(head);
+    this.socket.resume();
+  }
+
+  // ---- receiving -------------------------------------------------------------------------
+
+  private onData(chunk: Buffer): void {
+    this.lastSeen = this.host.now();
+    this.pingSentAt = 0;
+    this.host.counters.bytesIn += chunk.length;
+    this.batching = true;
+    try {
+      this.parser.push(chunk);
+    } finally {
+      this.batching = false;
+      this.flushBatch();
+    }
+  }
+
+  /** @internal ParserHandler */
+  onMessage(data: Buffer, isText: boolean, compressed: boolean): void {
+    if (this.closeSent && this.state !== 1) return;
+    if (compressed) return this.inflate(data, isText);
+    this.deliver(data, isText);
+  }
+
+  private deliver(data: Buffer, isText: boolean): void {
+    this.lastMessage = this.lastSeen;
+    this.host.counters.messagesIn++;
+    try {
+      this.emit('message', isText ? data.toString() : data, !isText);
+    } catch (err) {
+      this.host.reportError(err, this);
+    }
+  }
+
+  private inflate(data: Buffer, isText: boolean): void {
+    this.parser.pause();
+    this.pauseReading();
+    this.codec!.decompress(data, this.options.maxPayload, (err, result) => {
+      if (this.state === 3) return;
+      if (err) {
+        const code = err instanceof ProtocolError ? err.closeCode : 1007;
+        return this.fail(new ProtocolError(err.message, code));
+      }
+      if (isText && !isUtf8(result!)) return this.fail(new ProtocolError('text message is not valid UTF-8', 1007));
+      this.batching = true;
+      try {
+        this.deliver(result!, isText);
+      } finally {
+        this.batching = false;
+      }
+      this.resumeReading();
+      this.batching = true;
+      try {
+        this.parser.resume();
+      } finally {
+        this.batching = false;
+        this.flushBatch();
+      }
+    });
+  }
+
+  /** @internal ParserHandler */
+  onPing(data: Buffer): void {
+    if (!this.closeSent) this.writeControl(Opcode.PONG, data);
+    this.emit('ping', data);
+  }
+
+  /** @internal ParserHandler */
+  onPong(data: Buffer): void {
+    this.emit('pong', data);
+  }
+
+  /** @internal ParserHandler */
+  onClose(code: number, reason: string): void {
+    this.closeReceived = true;
+    this.closeCode = code;
+    this.closeReason = reason;
+    if (!this.closeSent) this.sendClose(code === 1005 ? undefined : code, '');
+    this.state = 2;
+    // RFC 6455 7.1.1: the server closes the TCP connection first.
+    this.endTransport();
+  }
+
+  /** @internal ParserHandler */
+  onError(error: ProtocolError): void {
+    this.fail(error);
+  }
+
+  /** Fails the connection (RFC 6455 7.1.7): close frame with the error's code, then end. */
+  private fail(error: ProtocolError): void {
+    if (this.state === 3) return;
+    this.parser.stop();
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    if (!this.closeReceived) this.closeCode = error.closeCode;
+    if (!this.closeSent) this.sendClose(error.closeCode, '');
+    this.state = 2;
+    this.endTransport();
+  }
+
+  private onEnd(): void {
+    // The peer finished sending. Without a close frame first, that is an abnormal end.
+    this.parser.stop();
+    if (this.state === 1) this.state = 2;
+    this.endTransport();
+  }
+
+  private onSocketError(err: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+    this.socket.destroy();
+  }
+
+  private onSocketClose(): void {
+    this.state = 3;
+    this.parser.stop();
+    if (this.closeTimer) clearTimeout(this.closeTimer);
+    this.closeTimer = null;
+    this.batch = [];
+    this.batchBytes = 0;
+    this.held = null;
+    this.heldBytes = 0;
+    this.codec?.close();
+    this.host.onSocketClosed(this);
+    if (this.closedEmitted) return;
+    this.closedEmitted = true;
+    this.emit('close', this.closeCode, this.closeReason);
+  }
+
+  // ---- sending ---------------------------------------------------------------------------
+
+  /**
+   * Sends a message. Returns true when the data went to the kernel without queueing
+   * (like socket.write); false means wait for 'drain', or that the socket is not open
+   * (the callback then receives a WebSocketError with code NOT_OPEN).
+   */
+  send(data: SendData, options?: SendOptions | SendCallback, callback?: SendCallback): boolean {
+    if (typeof options === 'function') {
+      callback = options;
+      options = undefined;
+    }
+    if (this.state !== 1) return this.refuse('the socket is not open', 'NOT_OPEN', callback);
+    if (this.bufferedAmount > this.options.maxBackpressure && !this.onBackpressure()) {
+      return this.refuse('the peer is not reading; message dropped', 'BACKPRESSURE', callback);
+    }
+    const binary = options?.binary ?? typeof data !== 'string';
+    const compress = options?.compress ?? true;
+    this.host.counters.messagesOut++;
+    if (typeof data === 'string' && !binary && this.codec === null) return this.sendText(data, callback);
+    const payload = toBuffer(data);
+    const opcode = binary ? Opcode.BINARY : Opcode.TEXT;
+    if (this.codec !== null && compress && payload.length >= this.codec.threshold) {
+      return this.sendCompressed(opcode, payload, callback);
+    }
+    return this.queueFrame(opcode, payload, false, callback);
+  }
+
+  /** @internal writes a frame encoded once for many sockets (broadcast, publish). */
+  sendEncoded(frame: Buffer): boolean {
+    if (this.state !== 1) return false;
+    if (this.bufferedAmount > this.options.maxBackpressure && !this.onBackpressure()) return false;
+    this.host.counters.messagesOut++;
+    return this.output({ frame, payload: null });
+  }
+
+  /** Sends a ping; the peer answers with a pong carrying the same data. */
+  ping(data: SendData = EMPTY, callback?: SendCallback): boolean {
+    if (this.state !== 1) return this.refuse('the socket is not open', 'NOT_OPEN', callback);
+    return this.writeControl(Opcode.PING, toBuffer(data), callback);
+  }
+
+  /** Sends an unsolicited pong (a one-way heartbeat). */
+  pong(data: SendData = EMPTY, callback?: SendCallback): boolean {
+    if (this.state !== 1) return this.refuse('the socket is not open', 'NOT_OPEN', callback);
+    return this.writeControl(Opcode.PONG, toBuffer(data), callback);
+  }
+
+  /**
+   * Starts the close handshake. Frames already sent are delivered first. If the peer does
+   * not answer within closeTimeout, the connection is destroyed.
+   */
+  close(code = 1000, reason = ''): void {
+    if (this.state !== 1) return;
+    if (!isValidCloseCode(code)) throw new RangeError(`invalid close code ${code}`);
+    this.sendClose(code, reason);
+    this.state = 2;
+    if (this.closeReceived) this.endTransport();
+    else this.armCloseTimer();
+  }
+
+  /** Destroys the connection at once, without a close handshake (close code 1006). */
+  terminate(): void {
+    if (this.state === 3) return;
+    this.state = 2;
+    this.socket.destroy();
+  }
+
+  /** Joins a topic; endpoint.publish(topic, data) then reaches this socket. */
+  subscribe(topic: string): void {
+    if (this.state !== 1) return;
+    (this.topics ??= new Set()).add(topic);
+    this.host.subscribe(this, topic);
+  }
+
+  unsubscribe(topic: string): void {
+    if (!this.topics?.delete(topic)) return;
+    this.host.unsubscribe(this, topic);
+  }
+
+  isSubscribed(topic: string): boolean {
+    return this.topics?.has(topic) ?? false;
+  }
+
+  /** Incoming messages in order; ends when the socket closes. */
+  [Symbol.asyncIterator](): AsyncIterableIterator<string | Buffer> {
+    return messageIterator(this);
+  }
+
+  /** @internal stops reading from the peer (async iteration backpressure, inflating). */
+  pauseReading(): void {
+    if (this.readingPaused++ === 0) this.socket.pause();
+  }
+
+  /** @internal */
+  resumeReading(): void {
+    if (this.readingPaused > 0 && --this.readingPaused === 0 && this.state !== 3) this.socket.resume();
+  }
+
+  private refuse(message: string, code: WebSocketError['code'], callback?: SendCallback): false {
+    if (callback) {
+      const error = new WebSocketError(message, code);
+      process.nextTick(callback, error);
+    }
+    return false;
+  }
+
+  /** Applies the backpressure policy; true when the message may still be sent. */
+  private onBackpressure(): boolean {
+    this.host.counters.backpressureEvents++;
+    if (this.options.backpressurePolicy === 'close') {
+      // The peer reads nothing, so a close frame would never arrive either.
+      this.closeCode = 1008;
+      this.closeReason = 'send buffer limit exceeded';
+      this.terminate();
+    }
+    return false;
+  }
+
+  private sendText(text: string, callback?: SendCallback): boolean {
+    // Short strings are encoded straight into the frame; long ones avoid the extra copy.
+    if (text.length <= COPY_LIMIT / 3) {
+      const length = Buffer.byteLength(text);
+      const size = headerSize(length);
+      const frame = Buffer.allocUnsafe(size + length);
+      writeHeader(frame, 0, Opcode.TEXT, length);
+      frame.write(text, size);
+      return this.output({ frame, payload: null, callback });
+    }
+    return this.queueFrame(Opcode.TEXT, Buffer.from(text), false, callback);
+  }
+
+  private queueFrame(opcode: number, payload: Buffer, rsv1: boolean, callback?: SendCallback): boolean {
+    if (payload.length <= COPY_LIMIT) {
+      return this.output({ frame: encodeFrame(opcode, payload, true, rsv1), payload: null, callback });
+    }
+    return this.output({ frame: encodeHeader(opcode, payload.length, true, rsv1), payload, callback });
+  }
+
+  private sendCompressed(opcode: number, payload: Buffer, callback?: SendCallback): boolean {
+    const slot: Outgoing = { frame: EMPTY, payload: null, callback };
+    this.hold(slot);
+    this.compressing++;
+    this.codec!.compress(payload, (err, compressed) => {
+      this.compressing--;
+      if (err) {
+        this.host.reportError(err, this);
+        slot.callback = undefined;
+        callback?.(new WebSocketError(`compression failed: ${err.message}`, 'COMPRESSION_FAILED'));
+        this.terminate();
+        return;
+      }
+      this.heldBytes -= slot.frame.length;
+      const data = compressed!;
+      if (data.length <= COPY_LIMIT) slot.frame = encodeFrame(opcode, data, true, true);
+      else {
+        slot.frame = encodeHeader(opcode, data.length, true, true);
+        slot.payload = data;
+      }
+      this.heldBytes += slot.frame.length + (slot.payload?.length ?? 0);
+      this.releaseHeld();
+    });
+    return this.bufferedAmount < this.socket.writableHighWaterMark;
+  }
+
+  private hold(item: Outgoing): void {
+    (this.held ??= []).push(item);
+    this.heldBytes += item.frame.length + (item.payload?.length ?? 0);
+  }
+
+  /** Writes held frames in order, up to the first one still being compressed. */
+  private releaseHeld(): void {
+    const held = this.held;
+    if (held === null) return;
+    while (held.length > 0 && held[0].frame !== EMPTY) {
+      const item = held.shift()!;
+      this.heldBytes -= item.frame.length + (item.payload?.length ?? 0);
+      this.write(item);
+    }
+    if (held.length === 0) {
+      this.held = null;
+      this.heldBytes = 0;
+      if (this.endPending) this.endTransport();
+    }
+  }
+
+  private writeControl(opcode: number, payload: Buffer, callback?: SendCallback): boolean {
+    if (payload.length > 125) {
+      if (callback) process.nextTick(callback, new RangeError('control frame payload must be at most 125 bytes'));
+      return false;
+    }
+    // Control frames may overtake a message being compressed; only the close frame may not.
+    return this.write({ frame: encodeFrame(opcode, payload), payload: null, callback });
+  }
+
+  private sendClose(code: number | undefined, reason: string): void {
+    this.closeSent = true;
+    const frame = encodeFrame(Opcode.CLOSE, encodeClosePayload(code, reason));
+    this.output({ frame, payload: null });
+  }
+
+  /** Sends now, or behind held (compressing) frames so order is kept. */
+  private output(item: Outgoing): boolean {
+    if (this.held !== null) {
+      this.hold(item);
+      return false;
+    }
+    return this.write(item);
+  }
+
+  private write(item: Outgoing): boolean {
+    if (this.state === 3) return false;
+    const size = item.frame.length + (item.payload?.length ?? 0);
+    this.host.counters.bytesOut += size;
+    if (this.batching && item.callback === undefined) {
+      this.batch.push(item.frame);
+      this.batchBytes += item.frame.length;
+      if (item.payload !== null) {
+        this.batch.push(item.payload);
+        this.batchBytes += item.payload.length;
+      }
+      return this.bufferedAmount < this.socket.writableHighWaterMark;
+    }
+    this.flushBatch();
+    const done = item.callback ? (err?: Error | null) => item.callback!(err ?? undefined) : undefined;
+    if (item.payload === null) return this.socket.write(item.frame, done);
+    this.socket.cork();
+    this.socket.write(item.frame);
+    const accepted = this.socket.write(item.payload, done);
+    this.socket.uncork();
+    return accepted;
+  }
+
+  private flushBatch(): void {
+    const count = this.batch.length;
+    if (count === 0) return;
+    const batch = this.batch;
+    const bytes = this.batchBytes;
+    this.batch = [];
+    this.batchBytes = 0;
+    if (this.state === 3) return;
+    if (count === 1) this.socket.write(batch[0]);
+    else if (bytes <= COPY_LIMIT * 4) this.socket.write(Buffer.concat(batch, bytes));
+    else {
+      this.socket.cork();
+      for (const buf of batch) this.socket.write(buf);
+      this.socket.uncork();
+    }
+  }
+
+  private endTransport(): void {
+    if (this.state === 3) return;
+    // Frames still being compressed go out first; releaseHeld() calls back here.
+    if (this.held !== null) {
+      this.endPending = true;
+      this.armCloseTimer();
+      return;
+    }
+    this.endPending = false;
+    this.flushBatch();
+    this.socket.end();
+    this.armCloseTimer();
+  }
+
+  private armCloseTimer(): void {
+    if (this.closeTimer !== null) return;
+    this.closeTimer = setTimeout(() => this.socket.destroy(), this.options.closeTimeout);
+    this.closeTimer.unref();
+  }
+}
+
+function toBuffer(data: SendData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (typeof data === 'string') return Buffer.from(data);
+  if (data instanceof ArrayBuffer) return Buffer.from(data);
+  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  throw new TypeError('send() takes a string, Buffer, ArrayBuffer or typed array');
+}
+
+/** Async iteration over messages with backpressure: reading pauses while many wait. */
+function messageIterator(socket: WebSocket): AsyncIterableIterator<string | Buffer> {
+  const queue: (string | Buffer)[] = [];
+  const waiting: ((result: IteratorResult<string | Buffer>) => void)[] = [];
+  let done = socket.readyState === 3;
+  let paused = false;
+
+  const onMessage = (data: string | Buffer) => {
+    const next = waiting.shift();
+    if (next) return next({ value: data, done: false });
+    queue.push(data);
+    if (!paused && queue.length >= ITERATOR_HIGH_WATER) {
+      paused = true;
+      socket.pauseReading();
+    }
+  };
+  const finish = () => {
+    done = true;
+    socket.off('message', onMessage);
+    socket.off('close', finish);
+    if (paused) {
+      paused = false;
+      socket.resumeReading();
+    }
+    for (const resolve of waiting.splice(0)) resolve({ value: undefined, done: true });
+  };
+  if (!done) {
+    socket.on('message', onMessage);
+    socket.on('close', finish);
+  }
+
+  return {
+    next() {
+      if (queue.length > 0) {
+        const value = queue.shift()!;
+        if (paused && queue.length < ITERATOR_HIGH_WATER / 2) {
+          paused = false;
+          socket.resumeReading();
+        }
+        return Promise.resolve({ value, done: false });
+      }
+      if (done) return Promise.resolve({ value: undefined, done: true });
+      return new Promise((resolve) => waiting.push(resolve));
+    },
+    return() {
+      // Leaving the loop stops the iteration; it does not close the socket.
+      queue.length = 0;
+      finish();
+      return Promise.resolve({ value: undefined, done: true });
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+}
+
+const EMPTY = Buffer.alloc(0);
