@@ -3,7 +3,15 @@
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
-import { type CheckOutcome, type Middleware, middlewareRunner, runVerify, type VerifyFn, withTimeout } from './checks';
+import {
+  type CheckOutcome,
+  formatRejection,
+  type Middleware,
+  middlewareRunner,
+  runVerify,
+  type VerifyFn,
+  withTimeout,
+} from './checks';
 import { DeflateCodec } from './deflate';
 import { resolveDeflateOptions } from './extensions';
 import {
@@ -14,12 +22,14 @@ import {
   validateHandshake,
 } from './handshake';
 import { type HeartbeatOptions, type LivenessSettings, sweep, tickPeriod } from './heartbeat';
+import { isValidCloseCode } from './protocol/close';
 import { encodeFrame, encodeTextFrame, Opcode } from './protocol/encoder';
 import { compilePath, type PathMatcher, splitUrl } from './route';
 import { type BackpressurePolicy, type SendData, type SocketCounters, type SocketHost, WebSocket } from './socket';
 import { LocalTopics, type Topics } from './topics';
 
-export type Handler = (socket: WebSocket, req: IncomingMessage) => void | Promise<void>;
+/** Called once per accepted connection, after the 101. A returned promise's rejection is reported. */
+export type Handler = (socket: WebSocket, req: UpgradeRequest) => unknown;
 
 /** What the handler's request carries besides IncomingMessage. */
 export interface UpgradeRequest extends IncomingMessage {
@@ -38,6 +48,8 @@ export interface AttachOptions extends Omit<HandshakeOptions, 'protocols'> {
   protocols?: readonly string[] | ((offered: readonly string[], req: IncomingMessage) => string | false);
   /** Express middleware run before the upgrade, with a real response object. */
   use?: Middleware | readonly Middleware[];
+  /** Your Express app: `use` then sees its settings (trust proxy, ...) and app.locals. */
+  app?: unknown;
   /** A check for non-Express users; true accepts, false is 401, an object is the response. */
   verify?: VerifyFn;
   /** Longest time middleware and verify may take before a 503 (ms). Default 10000. */
@@ -147,6 +159,10 @@ class EndpointImpl implements Endpoint, SocketHost {
   private readonly handshakeOptions: HandshakeOptions;
   private readonly runMiddleware: ((req: IncomingMessage, socket: Socket) => Promise<CheckOutcome>) | null;
   private readonly deflate: ReturnType<typeof resolveDeflateOptions>;
+  // Sockets that agreed to server_no_context_takeover, with their window bits: a message
+  // compressed once is valid for all of them (publish/broadcast).
+  private readonly sharedDeflate = new WeakMap<WebSocket, number>();
+  private readonly sharedCodecs = new Map<number, DeflateCodec>();
 
   constructor(
     private readonly handler: Handler,
@@ -156,13 +172,16 @@ class EndpointImpl implements Endpoint, SocketHost {
     this.topics = options.topics ?? new LocalTopics();
     this.deflate = resolveDeflateOptions(options.perMessageDeflate);
     const use = options.use === undefined ? [] : typeof options.use === 'function' ? [options.use] : options.use;
-    this.runMiddleware = use.length > 0 ? middlewareRunner(use) : null;
-    const heartbeat = options.heartbeat === false ? null : { ...DEFAULTS.heartbeat, ...options.heartbeat };
+    this.runMiddleware = use.length > 0 ? middlewareRunner(use, options.verifyTimeout ?? DEFAULTS.verifyTimeout, options.app) : null;
+    const heartbeat = options.heartbeat === false ? null : (options.heartbeat ?? {});
     this.liveness = {
-      interval: heartbeat ? heartbeat.interval : 0,
-      timeout: heartbeat ? heartbeat.timeout : 0,
+      interval: heartbeat ? (heartbeat.interval ?? DEFAULTS.heartbeat.interval) : 0,
+      timeout: heartbeat ? (heartbeat.timeout ?? DEFAULTS.heartbeat.timeout) : 0,
       idleTimeout: options.idleTimeout ?? 0,
     };
+    checkNumber('heartbeat.interval', this.liveness.interval);
+    checkNumber('heartbeat.timeout', this.liveness.timeout);
+    checkNumber('idleTimeout', this.liveness.idleTimeout);
     const { protocols: _p, ...rest } = options;
     this.handshakeOptions = rest;
     checkNumber('maxPayload', options.maxPayload);
@@ -184,7 +203,11 @@ class EndpointImpl implements Endpoint, SocketHost {
     this.clients.delete(socket);
     if (socket.topics) for (const topic of socket.topics) this.topics.unsubscribe(socket, topic);
     socket.topics = null;
-    if (this.clients.size === 0) this.stopTimer();
+    if (this.clients.size === 0) {
+      this.stopTimer();
+      for (const codec of this.sharedCodecs.values()) codec.close();
+      this.sharedCodecs.clear();
+    }
   }
 
   subscribe(socket: WebSocket, topic: string): void {
@@ -220,7 +243,14 @@ class EndpointImpl implements Endpoint, SocketHost {
     if (max !== undefined && this.clients.size + this.pending >= max) {
       return this.refuse(socket, 503, 'Too many connections', { 'Retry-After': '5' });
     }
-    const decision = validateHandshake(req as HandshakeRequest, this.handshakeFor(req));
+    let decision: ReturnType<typeof validateHandshake>;
+    try {
+      decision = validateHandshake(req as HandshakeRequest, this.handshakeFor(req));
+    } catch (err) {
+      // A throwing origins or protocols function is the app's bug: report it, answer 500.
+      this.reportError(err, undefined, req);
+      return this.refuse(socket, 500, 'Internal Server Error', {});
+    }
     if (!decision.ok) return this.refuse(socket, decision.status, decision.reason, decision.headers);
 
     // Own properties, so they also shadow Express's prototype getters once middleware ran.
@@ -252,11 +282,12 @@ class EndpointImpl implements Endpoint, SocketHost {
         socket.off('data', onData);
         socket.off('end', onGone);
         socket.off('close', onGone);
+        if (outcome.kind === 'responded') return this.count(outcome.status); // the middleware's response owns the socket
         if (gone || socket.destroyed) return;
-        if (outcome.kind === 'responded') return this.count(outcome.status);
         if (outcome.kind === 'reject') {
           if (outcome.error !== undefined) this.reportError(outcome.error, undefined, req);
-          return this.refuse(socket, outcome.status, outcome.body || defaultBody(outcome.status), outcome.headers);
+          this.count(outcome.status);
+          return writeAndEnd(socket, formatRejection(outcome));
         }
         if (this.closing) return this.refuse(socket, 503, 'Server is shutting down', {});
         req.params = params; // Express's router leaves its own (empty) params behind
@@ -274,7 +305,7 @@ class EndpointImpl implements Endpoint, SocketHost {
   private async runChecks(req: UpgradeRequest, socket: Socket): Promise<CheckOutcome> {
     const timeout = this.options.verifyTimeout ?? DEFAULTS.verifyTimeout;
     if (this.runMiddleware) {
-      const outcome = await withTimeout(this.runMiddleware(req, socket), timeout);
+      const outcome = await this.runMiddleware(req, socket); // it applies the timeout itself
       if (outcome.kind !== 'accept') return outcome;
     }
     if (this.options.verify) return withTimeout(runVerify(this.options.verify, req), timeout);
@@ -306,6 +337,8 @@ class EndpointImpl implements Endpoint, SocketHost {
     socket.off('error', noop);
     socket.write(formatAccept(decision));
     const codec = decision.deflate && this.deflate ? new DeflateCodec(decision.deflate, this.deflate) : null;
+    // Before the socket reads now() for lastSeen: starting the timer refreshes a stale clock.
+    this.startTimer();
     const ws = new WebSocket(socket, this, {
       maxPayload: this.options.maxPayload ?? DEFAULTS.maxPayload,
       closeTimeout: this.options.closeTimeout ?? DEFAULTS.closeTimeout,
@@ -315,14 +348,14 @@ class EndpointImpl implements Endpoint, SocketHost {
       extensions: decision.extensions,
       codec,
     });
+    if (codec && decision.deflate!.serverNoContextTakeover) {
+      this.sharedDeflate.set(ws, decision.deflate!.serverMaxWindowBits);
+    }
     this.accepted++;
     this.clients.add(ws);
-    this.startTimer();
     try {
-      const result = this.handler(ws, req);
-      if (result && typeof (result as Promise<void>).then === 'function') {
-        (result as Promise<void>).catch((err) => this.handlerFailed(err, ws, req));
-      }
+      const result = this.handler(ws, req as UpgradeRequest);
+      if (result instanceof Promise) result.catch((err) => this.handlerFailed(err, ws, req));
     } catch (err) {
       this.handlerFailed(err, ws, req);
     }
@@ -366,7 +399,10 @@ class EndpointImpl implements Endpoint, SocketHost {
     return this.deliverAll(this.topics.subscribers(topic), data, options.binary, null);
   }
 
-  /** Frames the message once and writes the same bytes to every recipient. */
+  /**
+   * Frames the message once and writes the same bytes to every recipient; compressed once
+   * for the sockets without context takeover. Returns how many sockets took it.
+   */
   private deliverAll(
     sockets: Iterable<WebSocket>,
     data: SendData,
@@ -374,24 +410,74 @@ class EndpointImpl implements Endpoint, SocketHost {
     skip: ((s: WebSocket) => boolean) | null,
   ): number {
     const isBinary = binary ?? typeof data !== 'string';
+    const size = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+    const uncompressed = this.deflate === null || size < this.deflate.threshold;
     let frame: Buffer | null = null;
+    let shared: Map<number, ((frame: Buffer | null) => void)[]> | null = null;
     let sent = 0;
     for (const socket of sockets) {
       if (socket.readyState !== 1 || (skip && skip(socket))) continue;
-      if (socket.extensions !== '') {
-        // Compressed sockets each need their own deflate context (context takeover).
-        if (socket.send(data, { binary: isBinary })) sent++;
+      if (uncompressed || socket.extensions === '') {
+        // What send() would write too: below the threshold nothing is compressed.
+        frame ??= frameOnce(data, isBinary);
+        if (socket.sendEncoded(frame)) sent++;
         continue;
       }
-      frame ??= frameOnce(data, isBinary);
-      if (socket.sendEncoded(frame)) sent++;
+      const bits = this.sharedDeflate.get(socket);
+      if (bits === undefined) {
+        // Context takeover: each socket's deflate stream depends on its own history.
+        // send()'s result means "flushed", not "taken"; the counter says whether it took it.
+        const before = this.counters.messagesOut;
+        socket.send(data, { binary: isBinary });
+        if (this.counters.messagesOut !== before) sent++;
+        continue;
+      }
+      const fill = socket.reserve(size);
+      if (fill === null) continue;
+      sent++;
+      shared ??= new Map();
+      const group = shared.get(bits);
+      if (group) group.push(fill);
+      else shared.set(bits, [fill]);
     }
+    if (shared) for (const [bits, fills] of shared) this.compressOnce(bits, toPayload(data), isBinary, fills);
     return sent;
   }
 
+  private compressOnce(
+    bits: number,
+    payload: Buffer,
+    binary: boolean,
+    fills: ((frame: Buffer | null) => void)[],
+  ): void {
+    let codec = this.sharedCodecs.get(bits);
+    if (!codec) {
+      // Only the compressing half is used; a reset after every message keeps it shareable.
+      const params = {
+        serverNoContextTakeover: true,
+        clientNoContextTakeover: true,
+        serverMaxWindowBits: bits,
+        clientMaxWindowBits: 15,
+      };
+      codec = new DeflateCodec(params, this.deflate!);
+      this.sharedCodecs.set(bits, codec);
+    }
+    codec.compress(payload, (err, compressed) => {
+      // A closed codec means every socket left; fill(null) is then a no-op.
+      if (err && this.clients.size > 0) this.reportError(err);
+      const frame = err ? null : encodeFrame(binary ? Opcode.BINARY : Opcode.TEXT, compressed!, true, true);
+      for (const fill of fills) fill(frame);
+    });
+  }
+
   close(options: CloseOptions = {}): Promise<void> {
-    this.closing = true;
     const { code = 1001, reason = '', timeout = 5000 } = options;
+    // Checked before anything happens: a bad code must not leave a half-done shutdown.
+    if (!Number.isInteger(code) || !isValidCloseCode(code)) {
+      return Promise.reject(new RangeError(`invalid close code ${code}`));
+    }
+    if (Buffer.byteLength(reason) > 123) return Promise.reject(new RangeError('close reason over 123 bytes'));
+    this.closing = true;
     const open = [...this.clients];
     if (open.length === 0) return Promise.resolve();
     return new Promise((resolve) => {
@@ -418,19 +504,17 @@ class EndpointImpl implements Endpoint, SocketHost {
 
 function frameOnce(data: SendData, binary: boolean): Buffer {
   if (typeof data === 'string' && !binary) return encodeTextFrame(data);
-  const payload =
-    typeof data === 'string'
-      ? Buffer.from(data)
-      : Buffer.isBuffer(data)
-        ? data
-        : data instanceof ArrayBuffer
-          ? Buffer.from(data)
-          : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  return encodeFrame(binary ? Opcode.BINARY : Opcode.TEXT, payload);
+  return encodeFrame(binary ? Opcode.BINARY : Opcode.TEXT, toPayload(data));
 }
 
-function defaultBody(status: number): string {
-  return status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : status >= 500 ? 'Internal Server Error' : 'Refused';
+function toPayload(data: SendData): Buffer {
+  return typeof data === 'string'
+    ? Buffer.from(data)
+    : Buffer.isBuffer(data)
+      ? data
+      : data instanceof ArrayBuffer
+        ? Buffer.from(data)
+        : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
 function checkNumber(name: string, value: number | undefined): void {

@@ -1,7 +1,7 @@
 // Checks that run before the 101 is written: Express middleware with a real ServerResponse
 // bound to the upgrade socket, and a plain verify(req) hook. Either can refuse with a
 // genuine HTTP response; nothing reaches the socket until the decision is made.
-import { type IncomingMessage, ServerResponse } from 'node:http';
+import { type IncomingMessage, ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 
 /** An Express-style middleware: (req, res, next). */
@@ -19,53 +19,150 @@ export type VerifyFn = (req: IncomingMessage) => VerifyResult | Promise<VerifyRe
 
 export type CheckOutcome =
   | { kind: 'accept' }
-  /** A middleware already wrote its own response. */
+  /** A middleware wrote its own response; the socket belongs to it and is ended after it. */
   | { kind: 'responded'; status: number }
+  /** Nothing was written yet: send this response (see formatRejection). */
   | { kind: 'reject'; status: number; headers: Record<string, string>; body: string; error?: unknown };
 
-const kDone = Symbol('wsgate.checksDone');
+const kState = Symbol('wsgate.checks');
+
+interface RunState {
+  params: unknown;
+  done(err: unknown): void;
+}
+
+type Req = IncomingMessage & { params?: unknown; [kState]?: RunState };
 
 type ExpressApp = ((req: any, res: any, next: (err?: unknown) => void) => void) & {
   use: (...fns: unknown[]) => unknown;
   disable: (name: string) => unknown;
+  emit: (event: string, ...args: unknown[]) => boolean;
+  locals: unknown;
+  parent?: unknown;
 };
 
-/** Compiles the middleware list into a function that runs it for one request. */
-export function middlewareRunner(use: readonly Middleware[]): (req: IncomingMessage, socket: Socket) => Promise<CheckOutcome> {
+// Express's router gives every middleware its own (empty) params; give back the endpoint's,
+// so a guard on "/rooms/:room" can read req.params.room.
+function withRouteParams(fn: Middleware): Middleware {
+  if (typeof fn !== 'function') return fn;
+  if (fn.length === 4) {
+    const handler = fn as unknown as (err: unknown, req: Req, res: unknown, next: unknown) => unknown;
+    return ((err: unknown, req: Req, res: unknown, next: unknown) => {
+      if (req[kState]) req.params = req[kState].params;
+      return handler(err, req, res, next);
+    }) as unknown as Middleware;
+  }
+  return (req: Req, res, next) => {
+    if (req[kState]) req.params = req[kState].params;
+    return fn(req, res, next);
+  };
+}
+
+/**
+ * Compiles the middleware list into a function that runs it for one request. The run
+ * settles exactly once: accept, a response the middleware wrote, an error, a timeout
+ * (503 after `timeoutMs`; 0 disables) or the client leaving. With `parent` (the user's
+ * Express app) the middleware sees its settings (trust proxy, ...), locals and extensions.
+ */
+export function middlewareRunner(
+  use: readonly Middleware[],
+  timeoutMs = 0,
+  parent?: unknown,
+): (req: IncomingMessage, socket: Socket) => Promise<CheckOutcome> {
   // Express is loaded only by endpoints that use middleware; it stays an optional peer.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const express = require('express') as () => ExpressApp;
   const app = express();
   app.disable('x-powered-by');
-  for (const fn of use) app.use(fn);
-  app.use((req: any) => req[kDone](null));
-  app.use((err: unknown, req: any, _res: unknown, _next: unknown) => req[kDone](err ?? new Error('middleware error')));
+  if (parent !== undefined) {
+    const p = parent as { use?: unknown; locals?: unknown };
+    if (typeof parent !== 'function' || typeof p.use !== 'function' || p.locals === undefined) {
+      throw new TypeError('app must be an Express application');
+    }
+    // What app.use(subApp) does, without routing the parent's HTTP traffic through us.
+    app.parent = parent;
+    app.emit('mount', parent);
+    app.locals = p.locals;
+  }
+  for (const fn of use) app.use(withRouteParams(fn));
+  app.use((req: Req) => req[kState]?.done(null));
+  app.use((err: unknown, req: Req, _res: unknown, _next: unknown) => req[kState]?.done(err ?? new Error('middleware error')));
 
-  return (req, socket) =>
+  return (request, socket) =>
     new Promise<CheckOutcome>((resolve) => {
+      const req = request as Req;
+      const params = req.params;
       const res = new ServerResponse(req);
-      res.shouldKeepAlive = false;
+      res.shouldKeepAlive = false; // the response says Connection: close; we end the socket after it
       res.assignSocket(socket);
       let settled = false;
+      let owned = true; // the response may still write to the socket
+      let timer: NodeJS.Timeout | undefined;
+
       const settle = (outcome: CheckOutcome) => {
         if (settled) return;
         settled = true;
-        delete (req as any)[kDone];
-        if (outcome.kind === 'accept') res.detachSocket(socket);
+        clearTimeout(timer);
+        socket.off('close', onClose);
+        delete req[kState];
+        req.params = params;
+        // Unless the middleware answered, take the socket back: a late res.end() then goes nowhere.
+        if (outcome.kind !== 'responded' && owned) {
+          owned = false;
+          res.detachSocket(socket);
+        }
         resolve(outcome);
       };
-      // A middleware that answers: the response goes out as written, then the socket ends.
+      // Headers are out: the response can be neither replaced nor, if unfinished, completed.
+      const responded = () => {
+        if (!res.writableEnded) socket.destroy();
+        settle({ kind: 'responded', status: res.statusCode });
+      };
+      const onClose = () => settle({ kind: 'reject', status: 400, headers: {}, body: 'client went away' });
+
+      // The middleware's response is flushed to the socket: now end the connection.
       res.on('finish', () => {
-        socket.end();
+        if (owned) {
+          socket.end();
+          // A peer that never closes its side must not hold the socket forever.
+          setTimeout(() => socket.destroy(), 5000).unref();
+        }
         settle({ kind: 'responded', status: res.statusCode });
       });
-      (req as any)[kDone] = (err: unknown) => {
-        if (res.headersSent) return settle({ kind: 'responded', status: res.statusCode });
-        if (err) return settle(errorOutcome(err));
-        settle({ kind: 'accept' });
+      // E.g. a write after end by a confused middleware; once accepted, the socket is not ours to cut.
+      res.on('error', () => {
+        if (owned) socket.destroy();
+      });
+      socket.on('close', onClose);
+      if (timeoutMs > 0 && timeoutMs < Infinity) {
+        timer = setTimeout(() => {
+          if (res.headersSent) return responded();
+          settle({
+            kind: 'reject',
+            status: 503,
+            headers: {},
+            body: 'handshake checks timed out',
+            error: new Error(`handshake middleware took longer than ${timeoutMs} ms`),
+          });
+        }, timeoutMs);
+      }
+      req[kState] = {
+        params,
+        done: (err) => {
+          if (res.headersSent) return responded();
+          settle(err ? errorOutcome(err) : { kind: 'accept' });
+        },
+      };
+      // Express gets here only when the chain ended early, as with next('router'): that must not
+      // skip the remaining checks into an accept. Express's own final handler would say 404.
+      const finalHandler = (err?: unknown) => {
+        const state = req[kState];
+        if (!state) return;
+        if (err || res.headersSent) return state.done(err);
+        settle({ kind: 'reject', status: 404, headers: {}, body: statusText(404) });
       };
       try {
-        app(req, res, (err?: unknown) => (req as any)[kDone]?.(err ?? null));
+        app(req, res, finalHandler);
       } catch (err) {
         settle(errorOutcome(err));
       }
@@ -76,36 +173,87 @@ function errorOutcome(err: unknown): CheckOutcome {
   const e = err as { status?: unknown; statusCode?: unknown; expose?: unknown; message?: unknown };
   const raw = typeof e?.status === 'number' ? e.status : typeof e?.statusCode === 'number' ? e.statusCode : 500;
   const status = Number.isInteger(raw) && raw >= 400 && raw <= 599 ? raw : 500;
-  const expose = status < 500 && e?.expose !== false && typeof e?.message === 'string';
-  return { kind: 'reject', status, headers: {}, body: expose ? String(e.message) : '', error: err };
+  // As http-errors: client errors say what went wrong, server errors do not leak details.
+  const expose = status < 500 && e?.expose !== false && typeof e?.message === 'string' && e.message !== '';
+  return { kind: 'reject', status, headers: {}, body: expose ? String(e.message) : statusText(status), error: err };
 }
 
-/** Runs verify(req); a throw or rejected promise becomes a 500 carrying the error. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+
+function invalid(message: string): CheckOutcome {
+  return { kind: 'reject', status: 500, headers: {}, body: statusText(500), error: new TypeError(message) };
+}
+
+/** Runs verify(req); a throw, a rejected promise or an unusable result becomes a 500 carrying the error. */
 export async function runVerify(verify: VerifyFn, req: IncomingMessage): Promise<CheckOutcome> {
+  let result: VerifyResult;
   try {
-    const result = await verify(req);
-    if (result === true) return { kind: 'accept' };
-    if (result === false) return { kind: 'reject', status: 401, headers: {}, body: '' };
-    if (result && typeof result === 'object' && Number.isInteger(result.status) && result.status >= 400 && result.status <= 599) {
-      return { kind: 'reject', status: result.status, headers: result.headers ?? {}, body: result.body ?? '' };
-    }
-    return { kind: 'reject', status: 500, headers: {}, body: '', error: new TypeError('verify() returned an invalid result') };
+    result = await verify(req);
   } catch (err) {
-    return { kind: 'reject', status: 500, headers: {}, body: '', error: err };
+    return { kind: 'reject', status: 500, headers: {}, body: statusText(500), error: err ?? new Error('verify() threw') };
   }
+  if (result === true) return { kind: 'accept' };
+  if (result === false) return { kind: 'reject', status: 401, headers: {}, body: statusText(401) };
+  if (!result || typeof result !== 'object' || !Number.isInteger(result.status) || result.status < 400 || result.status > 599) {
+    return invalid('verify() must return true, false or { status: 400-599, headers?, body? }');
+  }
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(result.headers ?? {})) {
+    if (!TOKEN.test(name) || BAD_VALUE.test(String(value))) return invalid(`verify() returned an invalid header: ${JSON.stringify(name)}`);
+    headers[name] = String(value);
+  }
+  const body = result.body === undefined ? statusText(result.status) : String(result.body);
+  return { kind: 'reject', status: result.status, headers, body };
 }
 
-/** Resolves to the check's outcome, or to a 503 when it takes longer than `ms`. */
+/** Resolves to the check's outcome, or to a 503 when it takes longer than `ms` (0 disables). */
 export function withTimeout(check: Promise<CheckOutcome>, ms: number): Promise<CheckOutcome> {
   if (!(ms > 0 && ms < Infinity)) return check;
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const timer = setTimeout(
-      () => resolve({ kind: 'reject', status: 503, headers: {}, body: 'handshake checks timed out', error: new Error(`handshake checks took longer than ${ms} ms`) }),
+      () =>
+        resolve({
+          kind: 'reject',
+          status: 503,
+          headers: {},
+          body: 'handshake checks timed out',
+          error: new Error(`verify() took longer than ${ms} ms`),
+        }),
       ms,
     );
-    check.then((outcome) => {
-      clearTimeout(timer);
-      resolve(outcome);
-    });
+    check.then(
+      (outcome) => {
+        clearTimeout(timer);
+        resolve(outcome);
+      },
+      (err) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
   });
+}
+
+function statusText(status: number): string {
+  return STATUS_CODES[status] ?? 'Error';
+}
+
+/**
+ * The bytes of a refusal: the body exactly as given, the caller's headers (their
+ * Content-Type wins over the text/plain default), our own framing and Connection: close.
+ */
+export function formatRejection(rejection: { status: number; headers: Record<string, string>; body: string }): string {
+  let head = `HTTP/1.1 ${rejection.status} ${statusText(rejection.status)}\r\n`;
+  let typed = false;
+  for (const [name, value] of Object.entries(rejection.headers)) {
+    const lower = name.toLowerCase();
+    // Framing is ours: a caller's Content-Length must not contradict the body we send.
+    if (lower === 'content-length' || lower === 'transfer-encoding' || lower === 'connection') continue;
+    if (lower === 'content-type') typed = true;
+    head += `${name}: ${value}\r\n`;
+  }
+  if (!typed) head += 'Content-Type: text/plain; charset=utf-8\r\n';
+  head += `Connection: close\r\nContent-Length: ${Buffer.byteLength(rejection.body)}\r\n\r\n`;
+  return head + rejection.body;
 }

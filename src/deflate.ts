@@ -24,13 +24,12 @@ const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 export class JobLimiter {
   private running = 0;
   private readonly queue: ((release: () => void) => void)[] = [];
+  private pumping = false;
   constructor(readonly limit: number) {}
 
   run(job: (release: () => void) => void): void {
-    if (this.running < this.limit) {
-      this.running++;
-      job(this.releaser());
-    } else this.queue.push(job);
+    this.queue.push(job);
+    this.pump();
   }
 
   get active(): number {
@@ -41,14 +40,27 @@ export class JobLimiter {
     return this.queue.length;
   }
 
+  // A loop, not recursion: jobs that release at once (their codec closed) may be thousands.
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.running < this.limit && this.queue.length > 0) {
+        this.running++;
+        this.queue.shift()!(this.releaser());
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
   private releaser(): () => void {
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      const next = this.queue.shift();
-      if (next) next(this.releaser());
-      else this.running--;
+      this.running--;
+      this.pump();
     };
   }
 }
@@ -62,140 +74,237 @@ export function sharedLimiter(concurrency: number): JobLimiter {
   return limiter;
 }
 
-/** Counts of live zlib contexts, for tests and monitoring. */
-export const zlibContexts = { deflate: 0, inflate: 0 };
+/**
+ * Live zlib contexts, for tests and monitoring: every deflate and inflate stream made and
+ * not yet freed, `pooled` of them idle in the pool below.
+ */
+export const zlibContexts = { deflate: 0, inflate: 0, pooled: 0 };
+
+type Stream = zlib.DeflateRaw | zlib.InflateRaw;
+type Kind = 'deflate' | 'inflate';
+
+// Without context takeover a message needs no history, so its stream need not belong to a
+// connection: it is borrowed for one job and handed back reset. Idle connections then hold
+// no zlib memory, and the limiter bounds how many streams are ever busy at once.
+const pool = new Map<string, Stream[]>();
+
+function makeStream(kind: 'deflate', options: zlib.ZlibOptions): zlib.DeflateRaw;
+function makeStream(kind: 'inflate', options: zlib.ZlibOptions): zlib.InflateRaw;
+function makeStream(kind: Kind, options: zlib.ZlibOptions): Stream {
+  zlibContexts[kind]++;
+  return kind === 'deflate' ? zlib.createDeflateRaw(options) : zlib.createInflateRaw(options);
+}
+
+function freeStream(kind: Kind, stream: Stream): void {
+  zlibContexts[kind]--;
+  stream.on('error', () => {}); // a late error from a closed stream is of no interest
+  stream.close();
+}
+
+function borrow<S extends Stream>(key: string, make: () => S): S {
+  const idle = pool.get(key)?.pop();
+  if (idle === undefined) return make();
+  zlibContexts.pooled--;
+  return idle as S;
+}
+
+/** Returns a healthy stream whose job is complete; beyond `limit` idle ones it is freed. */
+function giveBack(kind: Kind, key: string, stream: Stream, limit: number): void {
+  let idle = pool.get(key);
+  if (idle === undefined) pool.set(key, (idle = []));
+  if (idle.length >= limit) return freeStream(kind, stream);
+  stream.reset();
+  idle.push(stream);
+  zlibContexts.pooled++;
+}
+
+/**
+ * Runs jobs one after another, in order. Jobs on one zlib stream must not overlap: each
+ * listens to the stream's output, so two at once would mix their messages.
+ */
+class Serial<T> {
+  private readonly waiting: T[] = [];
+  private busy = false;
+  constructor(private readonly start: (job: T, next: () => void) => void) {}
+
+  push(job: T): void {
+    this.waiting.push(job);
+    if (!this.busy) this.next();
+  }
+
+  /** Takes out the jobs not started yet. */
+  drain(): T[] {
+    return this.waiting.splice(0);
+  }
+
+  private readonly next = (): void => {
+    const job = this.waiting.shift();
+    this.busy = job !== undefined;
+    if (job !== undefined) this.start(job, this.next);
+  };
+}
+
+type CompressJob = { data: Buffer; done: Done };
+type DecompressJob = { data: Buffer; maxSize: number; done: Done };
 
 export class DeflateCodec implements MessageCodec {
   readonly threshold: number;
+  // Per-connection streams, for context takeover; made on first use, as many connections
+  // never send a message big enough to compress.
   private deflater: zlib.DeflateRaw | null = null;
   private inflater: zlib.InflateRaw | null = null;
   private closed = false;
+  private readonly compressions = new Serial<CompressJob>((job, next) => this.compressNow(job, next));
+  private readonly decompressions = new Serial<DecompressJob>((job, next) => this.decompressNow(job, next));
+  private readonly deflateOptions: zlib.ZlibOptions;
+  private readonly inflateOptions: zlib.ZlibOptions;
 
   constructor(
     private readonly params: DeflateParams,
-    private readonly options: Required<DeflateOptions>,
+    options: Required<DeflateOptions>,
     private readonly limiter: JobLimiter = sharedLimiter(options.concurrency),
   ) {
     this.threshold = options.threshold;
+    this.deflateOptions = {
+      level: options.level,
+      memLevel: options.memLevel,
+      // zlib rejects a raw 8-bit window (Node quietly turns 8 into 9). A 9-bit window is
+      // still right for a peer that agreed to 8: zlib never emits a match distance over
+      // window size - 262 (MAX_DIST), i.e. 250 bytes, which fits a 256-byte window.
+      windowBits: Math.max(9, params.serverMaxWindowBits),
+    };
+    // The client promised to stay within the agreed window (15 unless we asked for less),
+    // so a smaller window saves memory. A client breaking that promise gets a 1007 once it
+    // refers back past what this window holds.
+    this.inflateOptions = { windowBits: params.clientMaxWindowBits };
   }
 
   compress(data: Buffer, done: Done): void {
+    this.compressions.push({ data, done });
+  }
+
+  decompress(data: Buffer, maxSize: number, done: Done): void {
+    this.decompressions.push({ data, maxSize, done });
+  }
+
+  private compressNow({ data, done: then }: CompressJob, next: () => void): void {
+    const done: Done = (err, result) => {
+      try {
+        then(err, result);
+      } finally {
+        next();
+      }
+    };
     this.limiter.run((release) => {
       if (this.closed) {
         release();
         return done(new Error('codec closed'));
       }
-      const deflater = this.getDeflater();
+      const pooled = this.params.serverNoContextTakeover;
+      const key = `deflate ${this.deflateOptions.windowBits} ${this.deflateOptions.level} ${this.deflateOptions.memLevel}`;
+      const deflater = pooled
+        ? borrow(key, () => makeStream('deflate', this.deflateOptions))
+        : (this.deflater ??= makeStream('deflate', this.deflateOptions));
       const chunks: Buffer[] = [];
       let length = 0;
       const onData = (chunk: Buffer) => {
         chunks.push(chunk);
         length += chunk.length;
       };
-      const onError = (err: Error) => finish(err);
       const finish = (err: Error | null) => {
         deflater.off('data', onData);
-        deflater.off('error', onError);
+        deflater.off('error', finish);
         release();
+        if (pooled) {
+          if (err) freeStream('deflate', deflater);
+          else giveBack('deflate', key, deflater, this.limiter.limit);
+        }
+        if (this.closed) return done(new Error('codec closed'));
         if (err) return done(err);
         let out = Buffer.concat(chunks, length);
         // A sync flush ends with an empty stored block, 00 00 ff ff, which RFC 7692 drops.
         if (out.length >= 4 && out.subarray(out.length - 4).equals(TAIL)) out = out.subarray(0, out.length - 4);
-        if (this.params.serverNoContextTakeover) deflater.reset();
         done(null, out);
       };
       deflater.on('data', onData);
-      deflater.once('error', onError);
+      deflater.once('error', finish);
       deflater.write(data);
-      deflater.flush(zlib.constants.Z_SYNC_FLUSH, () => {
-        if (!this.closed) finish(null);
-        else {
-          deflater.off('data', onData);
-          release();
-          done(new Error('codec closed'));
-        }
-      });
+      deflater.flush(zlib.constants.Z_SYNC_FLUSH, () => finish(null));
     });
   }
 
-  decompress(data: Buffer, maxSize: number, done: Done): void {
+  private decompressNow({ data, maxSize, done: then }: DecompressJob, next: () => void): void {
+    const done: Done = (err, result) => {
+      try {
+        then(err, result);
+      } finally {
+        next();
+      }
+    };
     this.limiter.run((release) => {
       if (this.closed) {
         release();
         return done(new Error('codec closed'));
       }
-      const inflater = this.getInflater();
+      const pooled = this.params.clientNoContextTakeover;
+      const key = `inflate ${this.inflateOptions.windowBits}`;
+      const inflater = pooled
+        ? borrow(key, () => makeStream('inflate', this.inflateOptions))
+        : (this.inflater ??= makeStream('inflate', this.inflateOptions));
       const chunks: Buffer[] = [];
       let length = 0;
       let finished = false;
-      const finish = (err: Error | null) => {
+      // `reusable`: the stream finished its job cleanly and may inflate the next message.
+      const finish = (err: Error | null, reusable: boolean) => {
         if (finished) return;
         finished = true;
         inflater.off('data', onData);
         inflater.off('error', onError);
         release();
-        if (err) {
-          // The context is now unusable; the connection fails anyway.
-          this.dropInflater();
-          return done(err);
+        if (pooled) {
+          if (reusable) giveBack('inflate', key, inflater, this.limiter.limit);
+          else freeStream('inflate', inflater);
+        } else if (!reusable && this.inflater === inflater) {
+          this.inflater = null;
+          freeStream('inflate', inflater);
         }
-        if (this.params.clientNoContextTakeover) inflater.reset();
+        if (this.closed) return done(new Error('codec closed'));
+        if (err) return done(err);
         done(null, Buffer.concat(chunks, length));
       };
       const onData = (chunk: Buffer) => {
         length += chunk.length;
         // Checked while inflating: a bomb is stopped at maxSize, not after it is all in memory.
-        if (length > maxSize) return finish(new ProtocolError(`inflated message exceeds the ${maxSize}-byte limit`, 1009));
+        if (length > maxSize) {
+          return finish(new ProtocolError(`inflated message exceeds the ${maxSize}-byte limit`, 1009), false);
+        }
         chunks.push(chunk);
       };
-      const onError = (err: Error) => finish(new ProtocolError(`corrupt compressed data: ${err.message}`, 1007));
+      const onError = (err: Error) => finish(new ProtocolError(`corrupt compressed data: ${err.message}`, 1007), false);
       inflater.on('data', onData);
       inflater.on('error', onError);
+      const consumedBefore = inflater.bytesWritten;
       inflater.write(data);
       inflater.write(TAIL);
-      inflater.flush(() => finish(null));
+      inflater.flush(() => {
+        // A block with BFINAL set (RFC 7692 7.2.3.4) ends the DEFLATE stream and zlib ignores
+        // what follows; the next message starts a new stream, so this one is done.
+        const ended = inflater.bytesWritten - consumedBefore < data.length + TAIL.length;
+        finish(null, !ended);
+      });
     });
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.deflater) {
-      this.deflater.close();
-      this.deflater = null;
-      zlibContexts.deflate--;
-    }
-    this.dropInflater();
-  }
-
-  private dropInflater(): void {
-    if (!this.inflater) return;
-    const inflater = this.inflater;
+    // Jobs not started yet fail now; one in progress fails when zlib calls back.
+    const error = new Error('codec closed');
+    for (const job of this.compressions.drain()) job.done(error);
+    for (const job of this.decompressions.drain()) job.done(error);
+    if (this.deflater) freeStream('deflate', this.deflater);
+    if (this.inflater) freeStream('inflate', this.inflater);
+    this.deflater = null;
     this.inflater = null;
-    zlibContexts.inflate--;
-    inflater.on('error', () => {}); // a late error from a destroyed stream is of no interest
-    inflater.close();
-  }
-
-  // Contexts are made on first use: many connections never send a large message.
-  private getDeflater(): zlib.DeflateRaw {
-    if (!this.deflater) {
-      this.deflater = zlib.createDeflateRaw({
-        level: this.options.level,
-        memLevel: this.options.memLevel,
-        windowBits: this.params.serverMaxWindowBits,
-      });
-      zlibContexts.deflate++;
-    }
-    return this.deflater;
-  }
-
-  private getInflater(): zlib.InflateRaw {
-    if (!this.inflater) {
-      // A 15-bit window inflates anything a smaller client window produced.
-      this.inflater = zlib.createInflateRaw({ windowBits: 15 });
-      zlibContexts.inflate++;
-    }
-    return this.inflater;
   }
 }

@@ -3,16 +3,25 @@
 
 export interface ExtensionOffer {
   name: string;
-  /** Parameter name to value; `true` for a parameter given without a value. */
+  /** Parameter name to value (the first one given); `true` for a parameter without a value. */
   params: Map<string, string | true>;
+  /** Names of parameters given more than once. Not a syntax error: RFC 7692 section 7 declines such an offer. */
+  repeated: string[];
 }
 
 export interface DeflateOptions {
   /** Messages smaller than this many bytes are sent uncompressed. Default 1024. */
   threshold?: number;
+  /**
+   * Compress each message on its own. Costs some ratio, saves memory: with context takeover
+   * a connection keeps its zlib streams once it has used them (measured about 250 KiB for
+   * both with the defaults, about 100 KiB with 10-bit windows and memLevel 4; see
+   * scripts/deflate-memory.ts). Without, streams come from a pool shared by all connections.
+   */
   serverNoContextTakeover?: boolean;
+  /** Ask the client to compress each message on its own; the server's inflate stream is then pooled too. */
   clientNoContextTakeover?: boolean;
-  /** Largest LZ77 window the server will use, 8..15. Default 15. */
+  /** Largest LZ77 window the server will use, 8..15. Default 15. (8 is compressed with zlib's 9; see deflate.ts.) */
   serverMaxWindowBits?: number;
   /** Largest window asked of the client, 8..15, when the client allows it. Default 15. */
   clientMaxWindowBits?: number;
@@ -20,7 +29,7 @@ export interface DeflateOptions {
   level?: number;
   /** zlib memLevel, 1..9. Default 8. */
   memLevel?: number;
-  /** Compression jobs (compress + decompress) running at once per process. Default 10. */
+  /** Compression jobs (compress + decompress) running at once per process; also caps the idle pooled streams. Default 10. */
   concurrency?: number;
 }
 
@@ -78,11 +87,15 @@ function parseInto(value: string, offers: ExtensionOffer[]): void {
     return out;
   };
 
-  skipSpace();
-  if (i === n) return; // an empty header value offers nothing
   for (;;) {
     skipSpace();
-    const offer: ExtensionOffer = { name: readToken(), params: new Map() };
+    if (i === n) return;
+    // Empty list elements ("a, , b", a trailing comma) are allowed by the #rule (RFC 7230 7).
+    if (value[i] === ',') {
+      i++;
+      continue;
+    }
+    const offer: ExtensionOffer = { name: readToken(), params: new Map(), repeated: [] };
     skipSpace();
     while (value[i] === ';') {
       i++;
@@ -96,8 +109,8 @@ function parseInto(value: string, offers: ExtensionOffer[]): void {
         paramValue = value[i] === '"' ? readQuoted() : readToken();
         skipSpace();
       }
-      if (offer.params.has(name)) throw new ExtensionHeaderError(`parameter "${name}" repeated`);
-      offer.params.set(name, paramValue);
+      if (offer.params.has(name)) offer.repeated.push(name);
+      else offer.params.set(name, paramValue);
     }
     offers.push(offer);
     if (i === n) return;
@@ -145,9 +158,10 @@ export function resolveDeflateOptions(options: DeflateOptions | boolean | undefi
 
 /**
  * Answers one permessage-deflate offer, or returns null to decline it
- * (unknown or invalid parameters: RFC 7692 section 5).
+ * (unknown, invalid or repeated parameters: RFC 7692 section 7).
  */
 export function acceptDeflateOffer(offer: ExtensionOffer, options: Required<DeflateOptions>): DeflateParams | null {
+  if (offer.repeated.length > 0) return null;
   let serverBits = options.serverMaxWindowBits;
   let clientBits: number | null = null; // null: client did not say it can limit its window
   let serverNoTakeover = options.serverNoContextTakeover;
@@ -173,9 +187,8 @@ export function acceptDeflateOffer(offer: ExtensionOffer, options: Required<Defl
         return null;
     }
   }
-  // zlib cannot make a raw deflate stream with an 8-bit window; 9 is a safe upgrade only
-  // for inflating, so for our own compressor we refuse to go below 9 by declining 8.
-  if (serverBits === 8) return null;
+  // server_max_window_bits=8 is accepted: zlib refuses a raw 8-bit window, so the codec
+  // deflates with 9, whose matches never reach back more than 250 bytes (deflate.ts).
   return {
     serverNoContextTakeover: serverNoTakeover,
     clientNoContextTakeover: options.clientNoContextTakeover || offer.params.has('client_no_context_takeover'),

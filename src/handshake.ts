@@ -108,7 +108,10 @@ export function originAllowed(
   const lower = origin.toLowerCase();
   return list.some((rule) => {
     if (typeof rule === 'string') return rule.toLowerCase() === lower;
-    if (rule instanceof RegExp) return rule.test(origin);
+    if (rule instanceof RegExp) {
+      rule.lastIndex = 0; // a /g or /y rule would otherwise resume where the last test stopped
+      return rule.test(origin);
+    }
     return rule(origin);
   });
 }

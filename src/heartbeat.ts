@@ -45,9 +45,11 @@ export function sweep(sockets: Iterable<Sweepable>, now: number, settings: Liven
   }
 }
 
-/** How often to sweep: a quarter of the shortest period, between 10 ms and 1 s. */
+/** How often to sweep: a quarter of the shortest period, between 10 ms and 1 s; 0: no timer. */
 export function tickPeriod(settings: LivenessSettings): number {
-  const periods = [settings.interval, settings.timeout, settings.idleTimeout].filter((p) => p > 0);
+  // Without pings (interval 0) the ping timeout never applies.
+  const heartbeat = settings.interval > 0 ? [settings.interval, settings.timeout] : [];
+  const periods = [...heartbeat, settings.idleTimeout].filter((p) => p > 0);
   if (periods.length === 0) return 0;
   return Math.min(1000, Math.max(10, Math.floor(Math.min(...periods) / 4)));
 }

@@ -22,6 +22,12 @@ function safeDecode(value: string): string {
 export function compilePath(path: string | readonly string[] | undefined, options: RouteOptions = {}): PathMatcher {
   if (path === undefined) return () => ({});
   const patterns = typeof path === 'string' ? [path] : path;
+  for (const pattern of patterns) {
+    // "ws" would compile but never match a request path: say so at startup instead.
+    if (typeof pattern !== 'string' || !pattern.startsWith('/')) {
+      throw new TypeError(`path must start with "/": ${JSON.stringify(pattern)}`);
+    }
+  }
   const matchers: MatchFunction<Record<string, string | string[]>>[] = patterns.map((pattern) =>
     match(pattern, { decode: safeDecode, sensitive: options.caseSensitive ?? false, trailing: !options.strict, end: true }),
   );

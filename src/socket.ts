@@ -112,6 +112,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
   private held: Outgoing[] | null = null;
   private heldBytes = 0;
   private compressing = 0;
+  // send() returned false because of held frames; 'drain' is due once they are written.
+  private drainOwed = false;
 
   private closeSent = false;
   private closeReceived = false;
@@ -155,7 +157,10 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
     socket.on('end', () => this.onEnd());
     socket.on('close', () => this.onSocketClose());
     socket.on('error', (err) => this.onSocketError(err));
-    socket.on('drain', () => this.emit('drain'));
+    socket.on('drain', () => {
+      this.drainOwed = false;
+      this.emitSafely('drain');
+    });
   }
 
   get readyState(): ReadyState {
@@ -175,7 +180,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
   /** @internal feeds the bytes that arrived with the upgrade request, then starts reading. */
   start(head: Buffer): void {
     if (head.length > 0) this.onData(head);
-    this.socket.resume();
+    // The head may already have paused reading (a full async-iterator queue, inflating).
+    if (this.readingPaused === 0) this.socket.resume();
   }
 
   // ---- receiving -------------------------------------------------------------------------
@@ -239,13 +245,17 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
 
   /** @internal ParserHandler */
   onPing(data: Buffer): void {
-    if (!this.closeSent) this.writeControl(Opcode.PONG, data);
-    this.emit('ping', data);
+    if (!this.closeSent && this.state === 1) {
+      // A peer that pings but never reads the pongs must not grow the send buffer unbounded.
+      if (this.bufferedAmount <= this.options.maxBackpressure) this.writeControl(Opcode.PONG, data);
+      else this.onBackpressure();
+    }
+    this.emitSafely('ping', data);
   }
 
   /** @internal ParserHandler */
   onPong(data: Buffer): void {
-    this.emit('pong', data);
+    this.emitSafely('pong', data);
   }
 
   /** @internal ParserHandler */
@@ -268,7 +278,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
   private fail(error: ProtocolError): void {
     if (this.state === 3) return;
     this.parser.stop();
-    if (this.listenerCount('error') > 0) this.emit('error', error);
+    if (this.listenerCount('error') > 0) this.emitSafely('error', error);
     if (!this.closeReceived) this.closeCode = error.closeCode;
     if (!this.closeSent) this.sendClose(error.closeCode, '');
     this.state = 2;
@@ -283,7 +293,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
   }
 
   private onSocketError(err: Error): void {
-    if (this.listenerCount('error') > 0) this.emit('error', err);
+    if (this.listenerCount('error') > 0) this.emitSafely('error', err);
     this.socket.destroy();
   }
 
@@ -300,7 +310,16 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
     this.host.onSocketClosed(this);
     if (this.closedEmitted) return;
     this.closedEmitted = true;
-    this.emit('close', this.closeCode, this.closeReason);
+    this.emitSafely('close', this.closeCode, this.closeReason);
+  }
+
+  /** Emits to user listeners: an exception there is reported, never thrown into socket I/O. */
+  private emitSafely<K extends keyof WebSocketEvents>(event: K, ...args: WebSocketEvents[K]): void {
+    try {
+      (this.emit as (e: K, ...a: WebSocketEvents[K]) => boolean)(event, ...args);
+    } catch (err) {
+      this.host.reportError(err, this);
+    }
   }
 
   // ---- sending ---------------------------------------------------------------------------
@@ -331,12 +350,37 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
     return this.queueFrame(opcode, payload, false, callback);
   }
 
-  /** @internal writes a frame encoded once for many sockets (broadcast, publish). */
+  /**
+   * @internal writes a frame encoded once for many sockets (broadcast, publish). True when
+   * the message was taken (written or queued); false when not open or over maxBackpressure.
+   */
   sendEncoded(frame: Buffer): boolean {
     if (this.state !== 1) return false;
     if (this.bufferedAmount > this.options.maxBackpressure && !this.onBackpressure()) return false;
     this.host.counters.messagesOut++;
-    return this.output({ frame, payload: null });
+    this.output({ frame, payload: null });
+    return true;
+  }
+
+  /**
+   * @internal for a message compressed once for many sockets: takes the message's place in
+   * the output now and returns the function that fills it in later (null: compression
+   * failed, the socket is terminated). Returns null when the message is not taken.
+   */
+  reserve(size: number): ((frame: Buffer | null) => void) | null {
+    if (this.state !== 1) return null;
+    if (this.bufferedAmount > this.options.maxBackpressure && !this.onBackpressure()) return null;
+    this.host.counters.messagesOut++;
+    const slot: Outgoing = { frame: EMPTY, payload: null };
+    this.hold(slot);
+    this.heldBytes += size; // counts toward bufferedAmount while waiting, as in sendCompressed
+    return (frame) => {
+      if (this.held === null || !this.held.includes(slot)) return; // closed meanwhile
+      if (frame === null) return this.terminate();
+      this.heldBytes += frame.length - size;
+      slot.frame = frame;
+      this.releaseHeld();
+    };
   }
 
   /** Sends a ping; the peer answers with a pong carrying the same data. */
@@ -357,7 +401,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
    */
   close(code = 1000, reason = ''): void {
     if (this.state !== 1) return;
-    if (!isValidCloseCode(code)) throw new RangeError(`invalid close code ${code}`);
+    if (!Number.isInteger(code) || !isValidCloseCode(code)) throw new RangeError(`invalid close code ${code}`);
     this.sendClose(code, reason);
     this.state = 2;
     if (this.closeReceived) this.endTransport();
@@ -368,6 +412,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
   terminate(): void {
     if (this.state === 3) return;
     this.state = 2;
+    this.parser.stop(); // nothing more is delivered, not even the rest of the current chunk
     this.socket.destroy();
   }
 
@@ -445,9 +490,17 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
   private sendCompressed(opcode: number, payload: Buffer, callback?: SendCallback): boolean {
     const slot: Outgoing = { frame: EMPTY, payload: null, callback };
     this.hold(slot);
+    // Until it is compressed the message counts in full toward bufferedAmount, so a sender
+    // looping on send() sees backpressure even though nothing has reached the socket yet.
+    this.heldBytes += payload.length;
     this.compressing++;
     this.codec!.compress(payload, (err, compressed) => {
       this.compressing--;
+      if (this.state === 3) {
+        // Closed while compressing (the codec fails pending jobs on close): not an error to report.
+        callback?.(new WebSocketError('the socket closed before the message was sent', 'NOT_OPEN'));
+        return;
+      }
       if (err) {
         this.host.reportError(err, this);
         slot.callback = undefined;
@@ -455,7 +508,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
         this.terminate();
         return;
       }
-      this.heldBytes -= slot.frame.length;
+      this.heldBytes -= payload.length;
       const data = compressed!;
       if (data.length <= COPY_LIMIT) slot.frame = encodeFrame(opcode, data, true, true);
       else {
@@ -465,7 +518,9 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
       this.heldBytes += slot.frame.length + (slot.payload?.length ?? 0);
       this.releaseHeld();
     });
-    return this.bufferedAmount < this.socket.writableHighWaterMark;
+    if (this.bufferedAmount < this.socket.writableHighWaterMark) return true;
+    this.drainOwed = true;
+    return false;
   }
 
   private hold(item: Outgoing): void {
@@ -486,6 +541,12 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
       this.held = null;
       this.heldBytes = 0;
       if (this.endPending) this.endTransport();
+      // send() returned false while frames were held; if the kernel took everything, the
+      // net.Socket will not emit 'drain', so this is the moment to tell the sender.
+      if (this.drainOwed && !this.socket.writableNeedDrain && this.state !== 3) {
+        this.drainOwed = false;
+        this.emitSafely('drain');
+      }
     }
   }
 
@@ -499,8 +560,9 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
   }
 
   private sendClose(code: number | undefined, reason: string): void {
-    this.closeSent = true;
+    // Encode first: a reason over 123 bytes throws, and the socket must stay open then.
     const frame = encodeFrame(Opcode.CLOSE, encodeClosePayload(code, reason));
+    this.closeSent = true;
     this.output({ frame, payload: null });
   }
 
@@ -508,6 +570,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
   private output(item: Outgoing): boolean {
     if (this.held !== null) {
       this.hold(item);
+      this.drainOwed = true;
       return false;
     }
     return this.write(item);

@@ -1,0 +1,100 @@
+// One benchmark server, run in its own process: `node server.js '<ServerConfig JSON>'`.
+// Reports its port over IPC, then answers 'mem' and 'cpu' requests from the orchestrator.
+import { createServer, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { attachWebSocket, type Endpoint } from 'wsgate';
+import { WebSocketServer, type WebSocket as WsSocket } from 'ws';
+import { acceptKey, type MemReport, type ServerConfig } from './common';
+
+const config = JSON.parse(process.argv[2] ?? '{}') as ServerConfig;
+const noop = () => {};
+const server = createServer((_req, res) => res.end('wsgate bench\n'));
+
+if (config.kind === 'wsgate') {
+  if (config.mode === 'broadcast') {
+    const endpoint: Endpoint = attachWebSocket(
+      server,
+      (s, req) => {
+        if (req.url === '/pub') s.on('message', (d, isBinary) => endpoint.publish('bench', d, { binary: isBinary }));
+        else s.subscribe('bench');
+      },
+      { heartbeat: false },
+    );
+  } else {
+    attachWebSocket(server, (s) => s.on('message', (d, isBinary) => s.send(d, { binary: isBinary })), {
+      heartbeat: false,
+      perMessageDeflate: config.mode === 'deflate',
+    });
+  }
+} else if (config.kind === 'ws') {
+  const wss = new WebSocketServer({ server, perMessageDeflate: config.mode === 'deflate' });
+  if (config.mode === 'broadcast') {
+    wss.on('connection', (s: WsSocket, req: IncomingMessage) => {
+      s.on('error', noop);
+      if (req.url !== '/pub') return;
+      // ws has no broadcast: the documented way is a loop over the clients.
+      s.on('message', (d, isBinary) => {
+        for (const c of wss.clients) if (c !== s && c.readyState === 1) c.send(d, { binary: isBinary });
+      });
+    });
+  } else {
+    wss.on('connection', (s: WsSocket) => {
+      s.on('error', noop);
+      s.on('message', (d, isBinary) => s.send(d, { binary: isBinary }));
+    });
+  }
+} else {
+  // The ceiling: answer the 101, then echo bytes with no WebSocket work at all.
+  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    socket.on('error', noop);
+    const key = String(req.headers['sec-websocket-key'] ?? '');
+    socket.write(
+      'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        `Sec-WebSocket-Accept: ${acceptKey(key)}\r\n\r\n`,
+    );
+    socket.setNoDelay(true);
+    if (head.length > 0) socket.write(head);
+    if (!config.corrupt) {
+      socket.pipe(socket);
+      return;
+    }
+    // Self-check mode: flip one byte somewhere past the first 4 KiB echoed.
+    let seen = 0;
+    let flipped = false;
+    socket.on('data', (chunk: Buffer) => {
+      if (!flipped && seen + chunk.length > 4096) {
+        chunk[chunk.length >> 1] ^= 0x01;
+        flipped = true;
+      }
+      seen += chunk.length;
+      socket.write(chunk);
+    });
+    socket.on('end', () => socket.end());
+  });
+}
+
+function mem(): MemReport {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc) {
+    gc();
+    gc();
+  }
+  const m = process.memoryUsage();
+  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers };
+}
+
+process.on('message', (msg: { id: number; cmd: string }) => {
+  if (msg.cmd === 'mem') process.send!({ id: msg.id, mem: mem() });
+  else if (msg.cmd === 'cpu') {
+    const u = process.cpuUsage();
+    process.send!({ id: msg.id, cpu: u.user + u.system });
+  } else if (msg.cmd === 'exit') process.exit(0);
+});
+// If the orchestrator goes away, so do we. Exiting normally lets --cpu-prof write its profile.
+process.on('disconnect', () => process.exit(0));
+process.on('SIGTERM', () => process.exit(0));
+
+server.listen(0, '127.0.0.1', () => {
+  const address = server.address();
+  process.send!({ ready: typeof address === 'object' && address ? address.port : 0 });
+});

@@ -1,0 +1,97 @@
+// The wsgate demo: an Express app with a page at /, /health, and a WebSocket endpoint at /ws
+// on the same http.Server. createDemo() builds everything without listening, so tests can
+// listen on port 0 and server.ts can listen on PORT.
+import fs from 'node:fs';
+import http from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import path from 'node:path';
+import express from 'express';
+import { attachWebSocket, type AttachOptions, type Endpoint, type WebSocket } from 'wsgate';
+
+export interface DemoOptions {
+  /** Browser origins allowed to open the socket. Default: this server's own origin on its port. */
+  origins?: AttachOptions['origins'];
+  /** How often the server pushes the time (ms). Default 1000. */
+  clockInterval?: number;
+  /** Called for every accepted socket after the demo's own handler (tests hook in here). */
+  onConnection?: (socket: WebSocket, req: IncomingMessage) => void;
+}
+
+export interface Demo {
+  app: express.Express;
+  server: http.Server;
+  endpoint: Endpoint;
+  /** Closes the sockets (1001), stops the clock and the server. */
+  close(): Promise<void>;
+}
+
+// Found both when run from demo/ (ts-node, jest) and from dist-demo/demo/ (npm start).
+function publicDir(): string {
+  const candidates = [path.join(__dirname, 'public'), path.join(__dirname, '..', '..', 'demo', 'public')];
+  return candidates.find((dir) => fs.existsSync(path.join(dir, 'index.html'))) ?? candidates[0];
+}
+
+export function createDemo(options: DemoOptions = {}): Demo {
+  const app = express();
+  app.get('/health', (_req, res) => {
+    res.type('text/plain').send('ok');
+  });
+  app.use(express.static(publicDir()));
+
+  const server = http.createServer(app);
+
+  // Only pages served by this very server may connect: a page on another site could otherwise
+  // open a socket with the visitor's cookies (cross-site WebSocket hijacking). The port is read
+  // when a request comes in, so this also works with PORT=0.
+  const ownOrigin = (origin: string): boolean => {
+    const address = server.address();
+    if (address === null || typeof address === 'string') return false;
+    const { port } = address;
+    const allowed = [`http://localhost:${port}`, `http://127.0.0.1:${port}`, `http://[::1]:${port}`];
+    return allowed.includes(origin.toLowerCase());
+  };
+
+  const clockEvery = options.clockInterval ?? 1000;
+  let clock: NodeJS.Timeout | null = null;
+  const tick = () => JSON.stringify({ type: 'clock', now: new Date().toISOString(), clients: endpoint.clients.size });
+
+  const endpoint = attachWebSocket(
+    server,
+    (socket, req) => {
+      // The protocol: anything a client sends comes back unchanged (text as text, binary as
+      // binary); the server's own messages are JSON objects with a "type".
+      socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary }));
+
+      // The server talks first: the time right away, then every second, with no request.
+      socket.subscribe('clock');
+      socket.send(tick());
+      clock ??= setInterval(() => endpoint.publish('clock', tick()), clockEvery).unref();
+      socket.on('close', () => {
+        if (clock !== null && endpoint.topics.subscriberCount('clock') === 0) {
+          clearInterval(clock);
+          clock = null;
+        }
+      });
+      options.onConnection?.(socket, req);
+    },
+    {
+      path: '/ws',
+      perMessageDeflate: true,
+      origins: options.origins ?? ownOrigin,
+      maxPayload: 1024 * 1024, // the default, written out: the page can send up to 1 MiB
+    },
+  );
+
+  const close = async () => {
+    if (clock !== null) clearInterval(clock);
+    clock = null;
+    await endpoint.close({ code: 1001, reason: 'server shutting down', timeout: 2000 });
+    if (!server.listening) return;
+    await new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
+  };
+
+  return { app, server, endpoint, close };
+}
