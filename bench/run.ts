@@ -187,6 +187,10 @@ function startNode(script: string, args: string[], cpu: number, nodeArgs: string
     : spawn(node, full, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], cwd: ROOT });
   children.add(child);
   child.on('exit', () => children.delete(child));
+  // IPC to a child that is just exiting fails with EPIPE; the exit itself is handled elsewhere.
+  child.on('error', (err) => {
+    if ((err as NodeJS.ErrnoException).code !== 'EPIPE') console.error(`child process: ${err.message}`);
+  });
   return child;
 }
 
@@ -213,14 +217,14 @@ function waitFor<T>(child: ChildProcess, pick: (msg: any) => T | undefined, ms: 
 let askId = 0;
 function ask<T>(child: ChildProcess, cmd: 'mem' | 'cpu'): Promise<T> {
   const id = ++askId;
-  child.send({ id, cmd });
+  child.send({ id, cmd }, () => {}); // a failed send shows up as the timeout or exit below
   return waitFor(child, (m) => (m && m.id === id ? (m[cmd] as T) : undefined), 30000, `server ${cmd}`);
 }
 
 async function stop(child: ChildProcess, graceful: boolean): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  if (graceful && child.connected) child.send({ cmd: 'exit' });
+  if (graceful && child.connected) child.send({ cmd: 'exit' }, (err) => err && child.kill('SIGKILL'));
   else child.kill('SIGKILL');
   const timer = setTimeout(() => child.kill('SIGKILL'), graceful ? 5000 : 1000);
   await exited;
@@ -299,13 +303,13 @@ async function runOne(round: number, s: Scenario, kind: ServerKind, corrupt = fa
         ask<MemReport>(server, 'mem').then(
           (mem) => {
             measured.memAfter = mem;
-            c.send({ cmd: 'release' });
+            c.send({ cmd: 'release' }, () => {});
           },
           () => c.kill('SIGKILL'),
         );
       }
     });
-    c.send({ cmd: 'run', config: cfg });
+    c.send({ cmd: 'run', config: cfg }, () => {});
     const limit = 'duration' in cfg ? (cfg.warmup + cfg.duration) * 1000 + 60000 : 240000;
     const result = await waitFor(c, (m) => (m && m.result ? (m.result as ClientResult) : undefined), limit, 'load generator');
     measured.result = result;

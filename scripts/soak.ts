@@ -32,13 +32,45 @@ interface Measure {
   clients: number;
   resources: Record<string, number>;
   upgradeListeners: number;
+  timers: number;
   delay: { p50: number; p99: number; max: number };
   errors: number;
   firstError: string;
   stats: { accepted: number; messagesIn: number; messagesOut: number; backpressureEvents: number };
 }
 
+/** Counts timers created through the globals (wsgate's own) that are still pending. */
+function trackTimers(): () => number {
+  const live = new Set<NodeJS.Timeout>();
+  const { setTimeout: st, setInterval: si, clearTimeout: ct, clearInterval: ci } = globalThis;
+  const g = globalThis as Record<string, unknown>;
+  g.setTimeout = (fn: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+    const t: NodeJS.Timeout = st(() => {
+      live.delete(t);
+      fn(...args);
+    }, ms);
+    live.add(t);
+    return t;
+  };
+  g.setInterval = (fn: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+    const t = si(fn, ms, ...args);
+    live.add(t);
+    return t;
+  };
+  g.clearTimeout = (t: NodeJS.Timeout | undefined) => {
+    if (t) live.delete(t);
+    ct(t);
+  };
+  g.clearInterval = (t: NodeJS.Timeout | undefined) => {
+    if (t) live.delete(t);
+    ci(t);
+  };
+  return () => live.size;
+}
+
 function runServer(): void {
+  // getActiveResourcesInfo() does not list unref'd timers (wsgate unrefs its own), so count them.
+  const pendingTimers = trackTimers();
   const server = http.createServer((_req, res) => res.end('soak'));
   let errors = 0;
   let firstError = '';
@@ -74,6 +106,7 @@ function runServer(): void {
       clients: endpoint.clients.size,
       resources,
       upgradeListeners: server.listenerCount('upgrade'),
+      timers: pendingTimers(),
       delay: { p50: lag(delay.percentile(50)), p99: lag(delay.percentile(99)), max: lag(delay.max) },
       errors,
       firstError,
@@ -268,17 +301,21 @@ function fdLimit(): number {
 /** Raises the open-files limit by re-running this script under `ulimit -n`. */
 function ensureFdLimit(needed: number): boolean {
   const current = fdLimit();
-  if (current >= needed || process.env.SOAK_REEXEC) {
-    if (current < needed) console.warn(`warning: open-files limit ${current} is below the ${needed} needed`);
-    return false;
+  if (current >= needed) return false;
+  if (process.env.SOAK_REEXEC) {
+    throw new Error(`the open-files limit is ${current} (hard limit too), ${needed} are needed: raise it or pass --connections`);
   }
   console.log(`open-files limit ${current} < ${needed}: re-running under a higher ulimit`);
   const argv = ['-r', 'ts-node/register/transpile-only', ...process.argv.slice(1)];
   const command = 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"';
-  execFileSync('bash', ['-c', command, 'soak', process.execPath, ...argv], {
-    stdio: 'inherit',
-    env: { ...process.env, SOAK_REEXEC: '1' },
-  });
+  try {
+    execFileSync('bash', ['-c', command, 'soak', process.execPath, ...argv], {
+      stdio: 'inherit',
+      env: { ...process.env, SOAK_REEXEC: '1' },
+    });
+  } catch {
+    process.exitCode = 1; // the re-run printed its own error
+  }
   return true;
 }
 
@@ -344,6 +381,7 @@ async function coordinate(): Promise<void> {
     );
   }
   const loaded = await measure(false);
+  peakRss = Math.max(peakRss, loaded.rss);
 
   for (const c of clients) c.send({ cmd: 'close' });
   const reports = await Promise.all(clients.map((c) => next<ClientReport>(c, 'report')));
@@ -378,12 +416,13 @@ async function coordinate(): Promise<void> {
     `event loop       while holding:    p50 ${loaded.delay.p50.toFixed(1)} ms, p99 ${loaded.delay.p99.toFixed(1)} ms, max ${loaded.delay.max.toFixed(1)} ms`,
     `after close      rss ${mib(after.rss)}, heap ${mib(after.heapUsed)} (baseline ${mib(base.heapUsed)}, ` +
       `+${mib(after.heapUsed - base.heapUsed)}), external ${mib(after.external)} (after GC)`,
-    `handles, timers  while connected: ${JSON.stringify(idle.resources)}`,
+    `handles, timers  while connected: ${JSON.stringify(idle.resources)}, ${idle.timers} pending timers`,
     `handles, timers  after close ${resourceDiff.length === 0 ? 'same as baseline' : resourceDiff.join(', ')}: ${JSON.stringify(after.resources)}`,
+    `pending timers   ${after.timers} after close (baseline ${base.timers})`,
     `upgrade listeners ${after.upgradeListeners} (baseline ${base.upgradeListeners})`,
   ];
   console.log(lines.join('\n'));
-  const leaked = after.clients !== 0 || resourceDiff.length > 0 || after.heapUsed - base.heapUsed > 16 * MiB;
+  const leaked = after.clients !== 0 || resourceDiff.length > 0 || after.timers !== base.timers || after.heapUsed - base.heapUsed > 16 * MiB;
   const broken = sum('mismatched') > 0 || sum('droppedEarly') > 0 || after.errors > 0 || connectFailed > 0 || sum('echoed') !== sum('sent');
   if (leaked || broken) {
     console.log(`\nFAILED: ${leaked ? 'resources not released' : ''} ${broken ? 'messages or connections lost' : ''}`);

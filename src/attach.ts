@@ -25,7 +25,7 @@ import { type HeartbeatOptions, type LivenessSettings, sweep, tickPeriod } from 
 import { isValidCloseCode } from './protocol/close';
 import { encodeFrame, encodeTextFrame, Opcode } from './protocol/encoder';
 import { compilePath, type PathMatcher, splitUrl } from './route';
-import { type BackpressurePolicy, type SendData, type SocketCounters, type SocketHost, WebSocket } from './socket';
+import { type BackpressurePolicy, type SendData, type SocketCounters, type SocketHost, toBuffer, WebSocket } from './socket';
 import { LocalTopics, type Topics } from './topics';
 
 /** Called once per accepted connection, after the 101. A returned promise's rejection is reported. */
@@ -440,7 +440,7 @@ class EndpointImpl implements Endpoint, SocketHost {
       if (group) group.push(fill);
       else shared.set(bits, [fill]);
     }
-    if (shared) for (const [bits, fills] of shared) this.compressOnce(bits, toPayload(data), isBinary, fills);
+    if (shared) for (const [bits, fills] of shared) this.compressOnce(bits, toBuffer(data), isBinary, fills);
     return sent;
   }
 
@@ -504,17 +504,7 @@ class EndpointImpl implements Endpoint, SocketHost {
 
 function frameOnce(data: SendData, binary: boolean): Buffer {
   if (typeof data === 'string' && !binary) return encodeTextFrame(data);
-  return encodeFrame(binary ? Opcode.BINARY : Opcode.TEXT, toPayload(data));
-}
-
-function toPayload(data: SendData): Buffer {
-  return typeof data === 'string'
-    ? Buffer.from(data)
-    : Buffer.isBuffer(data)
-      ? data
-      : data instanceof ArrayBuffer
-        ? Buffer.from(data)
-        : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return encodeFrame(binary ? Opcode.BINARY : Opcode.TEXT, toBuffer(data));
 }
 
 function checkNumber(name: string, value: number | undefined): void {

@@ -133,6 +133,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
   /** @internal topics this socket is subscribed to. */
   topics: Set<string> | null = null;
   private readingPaused = 0;
+  // Set by terminate() and fail(): later events from the peer are dropped.
+  private discarding = false;
 
   /** @internal created by attachWebSocket after the 101 has been written. */
   constructor(
@@ -220,7 +222,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
     this.parser.pause();
     this.pauseReading();
     this.codec!.decompress(data, this.options.maxPayload, (err, result) => {
-      if (this.state === 3) return;
+      // Terminated or failed while inflating: nothing more is delivered.
+      if (this.state === 3 || this.discarding) return;
       if (err) {
         const code = err instanceof ProtocolError ? err.closeCode : 1007;
         return this.fail(new ProtocolError(err.message, code));
@@ -277,6 +280,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
   /** Fails the connection (RFC 6455 7.1.7): close frame with the error's code, then end. */
   private fail(error: ProtocolError): void {
     if (this.state === 3) return;
+    this.discarding = true;
     this.parser.stop();
     if (this.listenerCount('error') > 0) this.emitSafely('error', error);
     if (!this.closeReceived) this.closeCode = error.closeCode;
@@ -412,6 +416,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
   terminate(): void {
     if (this.state === 3) return;
     this.state = 2;
+    this.discarding = true;
     this.parser.stop(); // nothing more is delivered, not even the rest of the current chunk
     this.socket.destroy();
   }
@@ -637,7 +642,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
   }
 }
 
-function toBuffer(data: SendData): Buffer {
+/** The bytes of any SendData, without copying where it can be avoided. */
+export function toBuffer(data: SendData): Buffer {
   if (Buffer.isBuffer(data)) return data;
   if (typeof data === 'string') return Buffer.from(data);
   if (data instanceof ArrayBuffer) return Buffer.from(data);
