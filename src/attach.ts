@@ -25,7 +25,15 @@ import { type HeartbeatOptions, type LivenessSettings, sweep, tickPeriod } from 
 import { isValidCloseCode } from './protocol/close';
 import { encodeFrame, encodeTextFrame, Opcode } from './protocol/encoder';
 import { compilePath, type PathMatcher, splitUrl } from './route';
-import { type BackpressurePolicy, type SendData, type SocketCounters, type SocketHost, toBuffer, WebSocket } from './socket';
+import {
+  type BackpressurePolicy,
+  type SendData,
+  type SocketCounters,
+  type SocketHost,
+  type SocketOptions,
+  toBuffer,
+  WebSocket,
+} from './socket';
 import { LocalTopics, type Topics } from './topics';
 
 /** Called once per accepted connection, after the 101. A returned promise's rejection is reported. */
@@ -159,6 +167,7 @@ class EndpointImpl implements Endpoint, SocketHost {
   private readonly handshakeOptions: HandshakeOptions;
   private readonly runMiddleware: ((req: IncomingMessage, socket: Socket) => Promise<CheckOutcome>) | null;
   private readonly deflate: ReturnType<typeof resolveDeflateOptions>;
+  private readonly socketOptions: SocketOptions;
   // Sockets that agreed to server_no_context_takeover, with their window bits: a message
   // compressed once is valid for all of them (publish/broadcast).
   private readonly sharedDeflate = new WeakMap<WebSocket, number>();
@@ -187,6 +196,12 @@ class EndpointImpl implements Endpoint, SocketHost {
     checkNumber('maxPayload', options.maxPayload);
     checkNumber('maxConnections', options.maxConnections);
     checkNumber('maxBackpressure', options.maxBackpressure);
+    this.socketOptions = {
+      maxPayload: options.maxPayload ?? DEFAULTS.maxPayload,
+      closeTimeout: options.closeTimeout ?? DEFAULTS.closeTimeout,
+      maxBackpressure: options.maxBackpressure ?? DEFAULTS.maxBackpressure,
+      backpressurePolicy: options.backpressurePolicy ?? 'close',
+    };
   }
 
   stats(): EndpointStats {
@@ -339,11 +354,7 @@ class EndpointImpl implements Endpoint, SocketHost {
     const codec = decision.deflate && this.deflate ? new DeflateCodec(decision.deflate, this.deflate) : null;
     // Before the socket reads now() for lastSeen: starting the timer refreshes a stale clock.
     this.startTimer();
-    const ws = new WebSocket(socket, this, {
-      maxPayload: this.options.maxPayload ?? DEFAULTS.maxPayload,
-      closeTimeout: this.options.closeTimeout ?? DEFAULTS.closeTimeout,
-      maxBackpressure: this.options.maxBackpressure ?? DEFAULTS.maxBackpressure,
-      backpressurePolicy: this.options.backpressurePolicy ?? 'close',
+    const ws = new WebSocket(socket, this, this.socketOptions, {
       protocol: decision.protocol,
       extensions: decision.extensions,
       codec,

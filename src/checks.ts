@@ -1,8 +1,9 @@
 // Checks that run before the 101 is written: Express middleware with a real ServerResponse
 // bound to the upgrade socket, and a plain verify(req) hook. Either can refuse with a
 // genuine HTTP response; nothing reaches the socket until the decision is made.
-import { type IncomingMessage, ServerResponse, STATUS_CODES } from 'node:http';
+import { type IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { formatResponse, statusText } from './handshake';
 
 /** An Express-style middleware: (req, res, next). */
 export type Middleware = (req: any, res: any, next: (err?: unknown) => void) => unknown;
@@ -235,25 +236,7 @@ export function withTimeout(check: Promise<CheckOutcome>, ms: number): Promise<C
   });
 }
 
-function statusText(status: number): string {
-  return STATUS_CODES[status] ?? 'Error';
-}
-
-/**
- * The bytes of a refusal: the body exactly as given, the caller's headers (their
- * Content-Type wins over the text/plain default), our own framing and Connection: close.
- */
+/** The bytes of a refusal decided by the checks (verify, an error, a timeout). */
 export function formatRejection(rejection: { status: number; headers: Record<string, string>; body: string }): string {
-  let head = `HTTP/1.1 ${rejection.status} ${statusText(rejection.status)}\r\n`;
-  let typed = false;
-  for (const [name, value] of Object.entries(rejection.headers)) {
-    const lower = name.toLowerCase();
-    // Framing is ours: a caller's Content-Length must not contradict the body we send.
-    if (lower === 'content-length' || lower === 'transfer-encoding' || lower === 'connection') continue;
-    if (lower === 'content-type') typed = true;
-    head += `${name}: ${value}\r\n`;
-  }
-  if (!typed) head += 'Content-Type: text/plain; charset=utf-8\r\n';
-  head += `Connection: close\r\nContent-Length: ${Buffer.byteLength(rejection.body)}\r\n\r\n`;
-  return head + rejection.body;
+  return formatResponse(rejection.status, rejection.headers, rejection.body);
 }

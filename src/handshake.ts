@@ -2,6 +2,7 @@
 // a decision out. No sockets, no Node http objects, no I/O.
 
 import { createHash } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
 import {
   type DeflateOptions,
   type DeflateParams,
@@ -214,22 +215,9 @@ export function validateHandshake(request: HandshakeRequest, options: HandshakeO
   return { ok: true, status: 101, headers, protocol: protocol === false ? '' : protocol, extensions, deflate };
 }
 
-const STATUS_TEXT: Record<number, string> = {
-  101: 'Switching Protocols',
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  426: 'Upgrade Required',
-  429: 'Too Many Requests',
-  431: 'Request Header Fields Too Large',
-  500: 'Internal Server Error',
-  503: 'Service Unavailable',
-};
-
+/** The reason phrase for a status code (Node's table, a plain constant). */
 export function statusText(status: number): string {
-  return STATUS_TEXT[status] ?? 'Error';
+  return STATUS_CODES[status] ?? 'Error';
 }
 
 // Header values we write must never break the response apart.
@@ -248,14 +236,27 @@ export function formatAccept(decision: HandshakeAccept): string {
   return `HTTP/1.1 101 Switching Protocols\r\n${headerLines(decision.headers)}\r\n`;
 }
 
-/** The bytes of a complete error response: status, Connection: close, text/plain body. */
+/**
+ * The bytes of a complete HTTP response that ends the connection: the body exactly as
+ * given, the caller's headers (their Content-Type wins over text/plain), and our own
+ * framing: Connection: close and Content-Length, whatever the caller said about those.
+ */
+export function formatResponse(status: number, headers: Record<string, string>, body: string): string {
+  const own: Record<string, string> = {};
+  let typed = false;
+  for (const name of Object.keys(headers)) {
+    const lower = name.toLowerCase();
+    if (lower === 'content-length' || lower === 'transfer-encoding' || lower === 'connection') continue;
+    if (lower === 'content-type') typed = true;
+    own[name] = headers[name];
+  }
+  own.Connection = 'close';
+  if (!typed) own['Content-Type'] = 'text/plain; charset=utf-8';
+  own['Content-Length'] = String(Buffer.byteLength(body));
+  return `HTTP/1.1 ${status} ${statusText(status)}\r\n${headerLines(own)}\r\n${body}`;
+}
+
+/** The bytes of a refused handshake: its status, headers and reason as a text/plain body. */
 export function formatReject(decision: Pick<HandshakeReject, 'status' | 'headers' | 'reason'>): string {
-  const body = `${decision.reason}\n`;
-  const headers = {
-    ...decision.headers,
-    Connection: 'close',
-    'Content-Type': 'text/plain; charset=utf-8',
-    'Content-Length': String(Buffer.byteLength(body)),
-  };
-  return `HTTP/1.1 ${decision.status} ${statusText(decision.status)}\r\n${headerLines(headers)}\r\n${body}`;
+  return formatResponse(decision.status, decision.headers, `${decision.reason}\n`);
 }

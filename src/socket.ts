@@ -26,12 +26,17 @@ export type SendCallback = (error?: Error) => void;
 /** What happens when a peer does not read and bufferedAmount passes maxBackpressure. */
 export type BackpressurePolicy = 'close' | 'drop';
 
+/** Limits shared by all sockets of an endpoint (one object, not one per connection). */
 export interface SocketOptions {
   maxPayload: number;
   /** How long to wait for the peer's side of the close handshake before destroying. */
   closeTimeout: number;
   maxBackpressure: number;
   backpressurePolicy: BackpressurePolicy;
+}
+
+/** What the handshake agreed for this connection. */
+export interface Negotiated {
   protocol: string;
   extensions: string;
   codec: MessageCodec | null;
@@ -89,10 +94,19 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
   static readonly OPEN = 1;
   static readonly CLOSING = 2;
   static readonly CLOSED = 3;
-  readonly CONNECTING = 0;
-  readonly OPEN = 1;
-  readonly CLOSING = 2;
-  readonly CLOSED = 3;
+  // Getters on the prototype, as in the browser: no per-instance fields.
+  get CONNECTING(): 0 {
+    return 0;
+  }
+  get OPEN(): 1 {
+    return 1;
+  }
+  get CLOSING(): 2 {
+    return 2;
+  }
+  get CLOSED(): 3 {
+    return 3;
+  }
 
   /** The agreed subprotocol, or ''. */
   readonly protocol: string;
@@ -106,7 +120,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
 
   // Writes made while handling one incoming chunk go out in one syscall.
   private batching = false;
-  private batch: Buffer[] = [];
+  private batch: Buffer[] | null = null; // made on first use, then reused
   private batchBytes = 0;
   // Frames held back behind a message that is still being compressed, to keep order.
   private held: Outgoing[] | null = null;
@@ -141,28 +155,28 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
     private readonly socket: Socket,
     private readonly host: SocketHost,
     options: SocketOptions,
+    negotiated: Negotiated,
   ) {
     super();
     this.options = options;
-    this.protocol = options.protocol;
-    this.extensions = options.extensions;
-    this.codec = options.codec;
+    this.protocol = negotiated.protocol;
+    this.extensions = negotiated.extensions;
+    this.codec = negotiated.codec;
     this.parser = new FrameParser(this, {
       maxPayload: options.maxPayload,
-      allowCompression: options.codec !== null,
+      allowCompression: negotiated.codec !== null,
       requireMask: true,
     });
     this.lastSeen = this.lastMessage = host.now();
     socket.setNoDelay(true);
     socket.setTimeout(0);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('end', () => this.onEnd());
-    socket.on('close', () => this.onSocketClose());
-    socket.on('error', (err) => this.onSocketError(err));
-    socket.on('drain', () => {
-      this.drainOwed = false;
-      this.emitSafely('drain');
-    });
+    // Shared listener functions find their WebSocket on the net.Socket: no closures per connection.
+    (socket as OwnedSocket)[kWebSocket] = this;
+    socket.on('data', socketOnData);
+    socket.on('end', socketOnEnd);
+    socket.on('close', socketOnClose);
+    socket.on('error', socketOnError);
+    socket.on('drain', socketOnDrain);
   }
 
   get readyState(): ReadyState {
@@ -188,7 +202,14 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
 
   // ---- receiving -------------------------------------------------------------------------
 
-  private onData(chunk: Buffer): void {
+  /** @internal */
+  onDrain(): void {
+    this.drainOwed = false;
+    this.emitSafely('drain');
+  }
+
+  /** @internal */
+  onData(chunk: Buffer): void {
     this.lastSeen = this.host.now();
     this.pingSentAt = 0;
     this.host.counters.bytesIn += chunk.length;
@@ -289,24 +310,27 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
     this.endTransport();
   }
 
-  private onEnd(): void {
+  /** @internal */
+  onEnd(): void {
     // The peer finished sending. Without a close frame first, that is an abnormal end.
     this.parser.stop();
     if (this.state === 1) this.state = 2;
     this.endTransport();
   }
 
-  private onSocketError(err: Error): void {
+  /** @internal */
+  onSocketError(err: Error): void {
     if (this.listenerCount('error') > 0) this.emitSafely('error', err);
     this.socket.destroy();
   }
 
-  private onSocketClose(): void {
+  /** @internal */
+  onSocketClose(): void {
     this.state = 3;
     this.parser.stop();
     if (this.closeTimer) clearTimeout(this.closeTimer);
     this.closeTimer = null;
-    this.batch = [];
+    if (this.batch !== null) this.batch.length = 0;
     this.batchBytes = 0;
     this.held = null;
     this.heldBytes = 0;
@@ -586,10 +610,11 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
     const size = item.frame.length + (item.payload?.length ?? 0);
     this.host.counters.bytesOut += size;
     if (this.batching && item.callback === undefined) {
-      this.batch.push(item.frame);
+      const batch = (this.batch ??= []);
+      batch.push(item.frame);
       this.batchBytes += item.frame.length;
       if (item.payload !== null) {
-        this.batch.push(item.payload);
+        batch.push(item.payload);
         this.batchBytes += item.payload.length;
       }
       return this.bufferedAmount < this.socket.writableHighWaterMark;
@@ -605,20 +630,21 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
   }
 
   private flushBatch(): void {
-    const count = this.batch.length;
-    if (count === 0) return;
     const batch = this.batch;
+    if (batch === null || batch.length === 0) return;
+    const count = batch.length;
     const bytes = this.batchBytes;
-    this.batch = [];
     this.batchBytes = 0;
-    if (this.state === 3) return;
-    if (count === 1) this.socket.write(batch[0]);
-    else if (bytes <= COPY_LIMIT * 4) this.socket.write(Buffer.concat(batch, bytes));
-    else {
-      this.socket.cork();
-      for (const buf of batch) this.socket.write(buf);
-      this.socket.uncork();
+    if (this.state !== 3) {
+      if (count === 1) this.socket.write(batch[0]);
+      else if (bytes <= COPY_LIMIT * 4) this.socket.write(Buffer.concat(batch, bytes));
+      else {
+        this.socket.cork();
+        for (const buf of batch) this.socket.write(buf);
+        this.socket.uncork();
+      }
     }
+    batch.length = 0; // the array is reused: one less allocation per incoming chunk
   }
 
   private endTransport(): void {
@@ -631,7 +657,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
     }
     this.endPending = false;
     this.flushBatch();
-    this.socket.end();
+    if (!this.socket.writableEnded) this.socket.end();
     this.armCloseTimer();
   }
 
@@ -640,6 +666,25 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
     this.closeTimer = setTimeout(() => this.socket.destroy(), this.options.closeTimeout);
     this.closeTimer.unref();
   }
+}
+
+const kWebSocket = Symbol('wsgate.socket');
+type OwnedSocket = Socket & { [kWebSocket]: WebSocket };
+
+function socketOnData(this: OwnedSocket, chunk: Buffer): void {
+  this[kWebSocket].onData(chunk);
+}
+function socketOnEnd(this: OwnedSocket): void {
+  this[kWebSocket].onEnd();
+}
+function socketOnClose(this: OwnedSocket): void {
+  this[kWebSocket].onSocketClose();
+}
+function socketOnError(this: OwnedSocket, err: Error): void {
+  this[kWebSocket].onSocketError(err);
+}
+function socketOnDrain(this: OwnedSocket): void {
+  this[kWebSocket].onDrain();
 }
 
 /** The bytes of any SendData, without copying where it can be avoided. */

@@ -363,7 +363,8 @@ describe('formatAccept / formatReject', () => {
     expect(formatReject({ status: 426, headers: { 'Sec-WebSocket-Version': '13' }, reason: 'x' })).toMatch(
       /^HTTP\/1\.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\n/,
     );
-    expect(formatReject({ status: 418, headers: {}, reason: 'x' })).toMatch(/^HTTP\/1\.1 418 Error\r\n/);
+    expect(formatReject({ status: 418, headers: {}, reason: 'x' })).toMatch(/^HTTP\/1\.1 418 I'm a Teapot\r\n/);
+    expect(formatReject({ status: 499, headers: {}, reason: 'x' })).toMatch(/^HTTP\/1\.1 499 Error\r\n/);
   });
 
   test('the caller cannot override Connection or Content-Length', () => {

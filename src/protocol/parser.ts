@@ -30,6 +30,14 @@ export interface ParserOptions {
   requireMask?: boolean;
 }
 
+// Parsing is synchronous, so every parser can share these; nothing per connection.
+const SCRATCH = Buffer.alloc(14);
+const MASK = Buffer.alloc(4);
+// Payloads at least this large are unmasked into their final buffer as they arrive, once
+// half of them is here: the work is done while the rest is in flight, and memory stays
+// within twice what the peer actually sent.
+const STREAM_MIN = 32 * 1024;
+
 const enum State {
   Header,
   Payload,
@@ -55,8 +63,10 @@ export class FrameParser {
   private opcode = 0;
   private masked = false;
   private payloadLength = 0;
-  private readonly maskKey = Buffer.alloc(4);
-  private readonly scratch = Buffer.alloc(14);
+  private mask = 0; // the 4 mask bytes, big-endian
+  // A large payload being assembled as it arrives (see STREAM_MIN).
+  private partial: Buffer | null = null;
+  private partialFilled = 0;
 
   // The message being assembled from fragments (opcode 0 when none).
   private messageOpcode = 0;
@@ -108,6 +118,7 @@ export class FrameParser {
     this.chunks = [];
     this.buffered = 0;
     this.messageBuffer = null;
+    this.partial = null;
   }
 
   private run(): void {
@@ -118,7 +129,12 @@ export class FrameParser {
         if (this.state === State.Header) {
           if (!this.readHeader()) break;
         } else if (this.state === State.Payload) {
-          if (this.buffered < this.payloadLength) break;
+          if (this.buffered < this.payloadLength - this.partialFilled) {
+            if (this.partial !== null || (this.payloadLength >= STREAM_MIN && this.buffered >= this.payloadLength >>> 1)) {
+              this.absorb();
+            }
+            break;
+          }
           this.readPayload();
         } else break;
       }
@@ -170,8 +186,8 @@ export class FrameParser {
     const size = 2 + extra + (masked ? 4 : 0);
     if (this.buffered < size) return false;
     if (head.length - at < size) {
-      this.copyOut(this.scratch, size);
-      head = this.scratch;
+      this.copyOut(SCRATCH, 0, size);
+      head = SCRATCH;
       at = 0;
     }
 
@@ -187,13 +203,7 @@ export class FrameParser {
     if (opcode < 0x8 && this.messageLength + length > this.maxPayload) {
       return this.fail(`message exceeds the ${this.maxPayload}-byte limit`, 1009);
     }
-    if (masked) {
-      const k = at + 2 + extra;
-      this.maskKey[0] = head[k];
-      this.maskKey[1] = head[k + 1];
-      this.maskKey[2] = head[k + 2];
-      this.maskKey[3] = head[k + 3];
-    }
+    if (masked) this.mask = head.readUInt32BE(at + 2 + extra);
     this.skip(size);
 
     this.fin = fin;
@@ -209,11 +219,40 @@ export class FrameParser {
   }
 
   private readPayload(): void {
-    const payload = this.take(this.payloadLength);
-    if (this.masked && payload.length > 0) applyMask(payload, this.maskKey);
+    let payload: Buffer;
+    if (this.partial !== null) {
+      payload = this.partial;
+      const from = this.partialFilled;
+      this.copyOut(payload, from, payload.length - from);
+      this.skip(payload.length - from);
+      this.unmask(payload, from);
+      this.partial = null;
+      this.partialFilled = 0;
+    } else {
+      payload = this.take(this.payloadLength);
+      this.unmask(payload, 0);
+    }
     this.state = State.Header;
     if (this.opcode >= 0x8) this.controlFrame(payload);
     else this.dataFrame(payload);
+  }
+
+  /** Moves all buffered bytes into the partial payload, unmasked (see STREAM_MIN). */
+  private absorb(): void {
+    this.partial ??= Buffer.allocUnsafe(this.payloadLength);
+    const from = this.partialFilled;
+    const n = this.buffered;
+    this.copyOut(this.partial, from, n);
+    this.skip(n);
+    this.partialFilled += n;
+    this.unmask(this.partial.subarray(0, this.partialFilled), from);
+  }
+
+  /** Unmasks payload[from, end), `from` also being the position in the payload. */
+  private unmask(payload: Buffer, from: number): void {
+    if (!this.masked || payload.length === from) return;
+    MASK.writeUInt32BE(this.mask >>> 0, 0);
+    applyMask(payload, MASK, from, payload.length, from);
   }
 
   private controlFrame(payload: Buffer): void {
@@ -289,16 +328,16 @@ export class FrameParser {
     return 0;
   }
 
-  /** Copies the next n buffered bytes into target without consuming them. */
-  private copyOut(target: Buffer, n: number): void {
+  /** Copies the next n buffered bytes into target at `at`, without consuming them. */
+  private copyOut(target: Buffer, at: number, n: number): void {
     let written = 0;
     let from = this.offset;
     for (const chunk of this.chunks) {
+      if (written === n) return;
       const count = Math.min(chunk.length - from, n - written);
-      chunk.copy(target, written, from, from + count);
+      chunk.copy(target, at + written, from, from + count);
       written += count;
       from = 0;
-      if (written === n) return;
     }
   }
 
@@ -327,7 +366,7 @@ export class FrameParser {
       return out;
     }
     const out = Buffer.allocUnsafe(n);
-    this.copyOut(out, n);
+    this.copyOut(out, 0, n);
     this.skip(n);
     return out;
   }
