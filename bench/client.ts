@@ -253,18 +253,15 @@ function ring(frames: Buffer[]): Ring {
   return { buf, offsets, variants: frames.length };
 }
 
-/** Sends frames in ring order; k must not exceed the ring's variant count. */
-class Sender {
-  private next = 0;
-  constructor(
-    private readonly sock: Socket,
-    private readonly frames: Ring,
-  ) {}
-  send(k: number): void {
-    const s = this.next;
-    this.sock.write(this.frames.buf.subarray(this.frames.offsets[s], this.frames.offsets[s + k]));
-    this.next = (s + k) % this.frames.variants;
-  }
+/** Sends the next k frames in ring order, in one write; k must not exceed the ring's variant count. */
+type Send = (k: number) => void;
+
+function sender(sock: Socket, frames: Ring): Send {
+  let next = 0;
+  return (k) => {
+    sock.write(frames.buf.subarray(frames.offsets[next], frames.offsets[next + k]));
+    next = (next + k) % frames.variants;
+  };
 }
 
 /**
@@ -325,12 +322,28 @@ function checkerFor(set: EchoSet, first: Buffer): StreamCheck {
 
 // ---- scenarios ------------------------------------------------------------------------------
 
-function runEcho(cfg: Extract<ClientConfig, { mode: 'echo' }>): void {
-  const variants = Math.max(cfg.inflight + 1, cfg.size >= 65536 ? 3 : 8);
-  const set = echoSet(cfg.size, cfg.binary, variants);
-  const request = upgradeRequest(cfg.port, '/');
+/** Counts a bad answer, stops the run and drops the connection. */
+function reject(sock: Socket, message: string): void {
+  fail(message);
+  stopping = true;
+  sock.destroy();
+}
+
+/**
+ * The closed loop of the echo and deflate scenarios: opens cfg.conns connections, keeps
+ * cfg.inflight messages from `frames` in flight on each, and once all are open runs the
+ * measuring window. `wire` sets up one connection and returns its data handler; that calls
+ * `answered(n)` with the number of answers it verified, each of which is counted and
+ * replaced by a new message.
+ */
+function closedLoop(
+  cfg: { port: number; conns: number; inflight: number; size: number; warmup: number; duration: number },
+  request: Buffer,
+  frames: Ring,
+  wire: (sock: Socket, headers: Map<string, string>, answered: (n: number) => void) => DataHandler,
+): void {
   let outstanding = 0;
-  const conns: (() => void)[] = [];
+  const starts: (() => void)[] = [];
 
   openMany(
     cfg.conns,
@@ -340,35 +353,20 @@ function runEcho(cfg: Extract<ClientConfig, { mode: 'echo' }>): void {
       open(
         cfg.port,
         request,
-        (sock) => {
-          const sender = new Sender(sock, set.send);
-          let check: StreamCheck | null = null;
-          let pre: Buffer | null = null;
-          const onData = (chunk: Buffer) => {
-            if (check === null) {
-              pre = Buffer.concat([pre ?? EMPTY, chunk]);
-              if (pre.length < 2) return;
-              check = checkerFor(set, pre);
-              chunk = pre;
-              pre = null;
-            }
-            const done = check.feed(chunk);
-            if (done < 0) {
-              fail('echo differs from what was sent (payload, length or opcode)');
-              stopping = true;
-              sock.destroy();
-              return;
-            }
-            outstanding -= done;
-            count += done;
-            bytes += done * cfg.size;
-            if (!stopping && done > 0) {
-              sender.send(done);
-              outstanding += done;
+        (sock, headers) => {
+          const send = sender(sock, frames);
+          const answered = (n: number) => {
+            outstanding -= n;
+            count += n;
+            bytes += n * cfg.size;
+            if (!stopping && n > 0) {
+              send(n);
+              outstanding += n;
             }
           };
-          conns.push(() => {
-            sender.send(cfg.inflight);
+          const onData = wire(sock, headers, answered);
+          starts.push(() => {
+            send(cfg.inflight);
             outstanding += cfg.inflight;
           });
           opened();
@@ -379,10 +377,31 @@ function runEcho(cfg: Extract<ClientConfig, { mode: 'echo' }>): void {
     },
     (opened) => {
       if (opened < cfg.conns) return finish();
-      for (const start of conns) start();
+      for (const start of starts) start();
       measure(cfg.warmup, cfg.duration, () => outstanding === 0 || errors > 0);
     },
   );
+}
+
+function runEcho(cfg: Extract<ClientConfig, { mode: 'echo' }>): void {
+  const variants = Math.max(cfg.inflight + 1, cfg.size >= 65536 ? 3 : 8);
+  const set = echoSet(cfg.size, cfg.binary, variants);
+  closedLoop(cfg, upgradeRequest(cfg.port, '/'), set.send, (sock, _headers, answered) => {
+    let check: StreamCheck | null = null;
+    let pre: Buffer | null = null;
+    return (chunk: Buffer) => {
+      if (check === null) {
+        pre = Buffer.concat([pre ?? EMPTY, chunk]);
+        if (pre.length < 2) return;
+        check = checkerFor(set, pre);
+        chunk = pre;
+        pre = null;
+      }
+      const done = check.feed(chunk);
+      if (done < 0) return reject(sock, 'echo differs from what was sent (payload, length or opcode)');
+      answered(done);
+    };
+  });
 }
 
 function runBroadcast(cfg: Extract<ClientConfig, { mode: 'broadcast' }>): void {
@@ -393,10 +412,10 @@ function runBroadcast(cfg: Extract<ClientConfig, { mode: 'broadcast' }>): void {
   const delivered = new Int32Array(SLOTS);
   let published = 0;
   let completed = 0;
-  let publisher: Sender | null = null;
+  let publisher: Send | null = null;
 
   const publish = (k: number) => {
-    publisher!.send(k);
+    publisher!(k);
     published += k;
   };
 
@@ -413,12 +432,7 @@ function runBroadcast(cfg: Extract<ClientConfig, { mode: 'broadcast' }>): void {
           let received = 0;
           const onData = (chunk: Buffer) => {
             const done = check.feed(chunk);
-            if (done < 0) {
-              fail('broadcast delivery differs from what was published');
-              stopping = true;
-              sock.destroy();
-              return;
-            }
+            if (done < 0) return reject(sock, 'broadcast delivery differs from what was published');
             count += done;
             bytes += done * cfg.size;
             for (let k = 0; k < done; k++) {
@@ -441,7 +455,7 @@ function runBroadcast(cfg: Extract<ClientConfig, { mode: 'broadcast' }>): void {
         cfg.port,
         upgradeRequest(cfg.port, '/pub'),
         (sock) => {
-          publisher = new Sender(sock, set.send);
+          publisher = sender(sock, set.send);
           publish(cfg.inflight);
           measure(cfg.warmup, cfg.duration, () => completed === published || errors > 0);
           return () => fail('the publisher received data');
@@ -608,113 +622,75 @@ function runDeflate(cfg: Extract<ClientConfig, { mode: 'deflate' }>): void {
   // client_no_context_takeover lets every message be compressed once, here, up front.
   const frames = ring(payloads.map((p, i) => maskedFrame(TEXT, deflateMessage(p), maskFor(i), true)));
   const request = upgradeRequest(cfg.port, '/', 'permessage-deflate; client_no_context_takeover');
-  let outstanding = 0;
-  const conns: (() => void)[] = [];
 
-  openMany(
-    cfg.conns,
-    64,
-    20000,
-    (_i, opened, failed) => {
-      open(
-        cfg.port,
-        request,
-        (sock, headers) => {
-          if (headers.has('sec-websocket-extensions') && !/^permessage-deflate\b/.test(headers.get('sec-websocket-extensions')!)) {
-            sock.destroy(new Error('permessage-deflate was not agreed'));
-          }
-          const sender = new Sender(sock, frames);
-          // Server messages use context takeover: one inflate stream per connection, fed in
-          // order. Whole batches go through it at once to keep the generator cheap.
-          const inflate = createInflateRaw();
-          let out: Buffer[] = [];
-          inflate.on('data', (c: Buffer) => out.push(c));
-          inflate.on('error', (err) => {
-            fail(`inflate: ${err.message}`);
-            sock.destroy();
-          });
-          const queue: Frame[][] = [];
-          let busy = false;
-          let expect = 0;
-          let buf: Buffer = EMPTY;
+  closedLoop(cfg, request, frames, (sock, headers, answered) => {
+    if (headers.has('sec-websocket-extensions') && !/^permessage-deflate\b/.test(headers.get('sec-websocket-extensions')!)) {
+      sock.destroy(new Error('permessage-deflate was not agreed'));
+    }
+    // Server messages use context takeover: one inflate stream per connection, fed in
+    // order. Whole batches go through it at once to keep the generator cheap.
+    const inflate = createInflateRaw();
+    let out: Buffer[] = [];
+    inflate.on('data', (c: Buffer) => out.push(c));
+    inflate.on('error', (err) => {
+      fail(`inflate: ${err.message}`);
+      sock.destroy();
+    });
+    const queue: Frame[][] = [];
+    let busy = false;
+    let expect = 0;
+    let buf: Buffer = EMPTY;
 
-          const verify = (batch: Frame[], inflated: Buffer): boolean => {
-            let off = 0;
-            for (const f of batch) {
-              const p = payloads[expect];
-              expect = (expect + 1) % variants;
-              // 1 KiB is at both servers' default threshold, so every answer must be compressed.
-              if (f.opcode !== TEXT || !f.compressed) return false;
-              if (!inflated.subarray(off, off + p.length).equals(p)) return false;
-              off += p.length;
-            }
-            return off === inflated.length;
-          };
-          const settle = (batch: Frame[], inflated: Buffer) => {
-            if (!verify(batch, inflated)) {
-              fail('compressed echo differs from what was sent');
-              stopping = true;
-              sock.destroy();
-              return;
-            }
-            const done = batch.length;
-            outstanding -= done;
-            count += done;
-            bytes += done * cfg.size;
-            if (!stopping) {
-              sender.send(done);
-              outstanding += done;
-            }
-          };
-          const pump = () => {
-            while (!busy && queue.length > 0) {
-              const batch = queue.shift()!;
-              const parts: Buffer[] = [];
-              for (const f of batch) if (f.compressed) parts.push(f.payload, DEFLATE_TAIL);
-              if (parts.length === 0) {
-                settle(batch, Buffer.alloc(0)); // fails verification: nothing was compressed
-                continue;
-              }
-              busy = true;
-              inflate.write(Buffer.concat(parts));
-              inflate.flush(zc.Z_SYNC_FLUSH, () => {
-                const inflated = out.length === 1 ? out[0] : Buffer.concat(out);
-                out = [];
-                busy = false;
-                settle(batch, inflated);
-                pump();
-              });
-            }
-          };
-          const onData = (chunk: Buffer) => {
-            buf = Buffer.concat([buf, chunk]); // a copy: frames are kept until inflated
-            const parsed = parseFrames(buf);
-            if (parsed === null) {
-              fail('unexpected frame from the server');
-              return void sock.destroy();
-            }
-            buf = buf.subarray(parsed.used);
-            if (parsed.items.length === 0) return;
-            queue.push(parsed.items);
-            pump();
-          };
-          sock.on('close', () => inflate.close());
-          conns.push(() => {
-            sender.send(cfg.inflight);
-            outstanding += cfg.inflight;
-          });
-          opened();
-          return onData;
-        },
-        failed,
-      );
-    },
-    (opened) => {
-      if (opened < cfg.conns) return finish();
-      for (const start of conns) start();
-      measure(cfg.warmup, cfg.duration, () => outstanding === 0 || errors > 0);
-    },
-  );
+    const verify = (batch: Frame[], inflated: Buffer): boolean => {
+      let off = 0;
+      for (const f of batch) {
+        const p = payloads[expect];
+        expect = (expect + 1) % variants;
+        // 1 KiB is at both servers' default threshold, so every answer must be compressed.
+        if (f.opcode !== TEXT || !f.compressed) return false;
+        if (!inflated.subarray(off, off + p.length).equals(p)) return false;
+        off += p.length;
+      }
+      return off === inflated.length;
+    };
+    const settle = (batch: Frame[], inflated: Buffer) => {
+      if (!verify(batch, inflated)) return reject(sock, 'compressed echo differs from what was sent');
+      answered(batch.length);
+    };
+    const pump = () => {
+      while (!busy && queue.length > 0) {
+        const batch = queue.shift()!;
+        const parts: Buffer[] = [];
+        for (const f of batch) if (f.compressed) parts.push(f.payload, DEFLATE_TAIL);
+        if (parts.length === 0) {
+          settle(batch, Buffer.alloc(0)); // fails verification: nothing was compressed
+          continue;
+        }
+        busy = true;
+        inflate.write(Buffer.concat(parts));
+        inflate.flush(zc.Z_SYNC_FLUSH, () => {
+          const inflated = out.length === 1 ? out[0] : Buffer.concat(out);
+          out = [];
+          busy = false;
+          settle(batch, inflated);
+          pump();
+        });
+      }
+    };
+    sock.on('close', () => inflate.close());
+    return (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]); // a copy: frames are kept until inflated
+      const parsed = parseFrames(buf);
+      if (parsed === null) {
+        fail('unexpected frame from the server');
+        return void sock.destroy();
+      }
+      buf = buf.subarray(parsed.used);
+      if (parsed.items.length === 0) return;
+      queue.push(parsed.items);
+      pump();
+    };
+  });
 }
 
 // ---- entry ----------------------------------------------------------------------------------

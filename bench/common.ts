@@ -119,7 +119,18 @@ export function median(values: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-export type ServerKind = 'wsgate' | 'ws' | 'raw';
+/** `ws` runs without its native addon (as installed by most users); `ws+native` with bufferutil. */
+export type ServerKind = 'wsgate' | 'ws' | 'ws+native' | 'raw';
+
+/** Which masking code a ws server process runs, as seen from inside that process. */
+export interface WsImpl {
+  /** `native`: ws loaded bufferutil's compiled addon; `js fallback`: bufferutil's JS fallback. */
+  bufferutil: 'native' | 'js fallback' | 'not loaded';
+  /** Whether require.resolve('bufferutil') succeeds in that process. */
+  installed: boolean;
+  /** The WS_NO_BUFFER_UTIL and WS_NO_UTF_8_VALIDATE values the process ran with. */
+  env: string;
+}
 export type ServerMode = 'echo' | 'broadcast' | 'deflate';
 
 export interface ServerConfig {

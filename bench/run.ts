@@ -1,5 +1,6 @@
 // `npm run bench [-- options]`: wsgate vs ws vs a raw byte-echo baseline, each server in a
 // fresh process per run, interleaved round by round, load from a separate generator process.
+// `ws` runs without its optional native addon, `ws+native` with bufferutil (scenarios 1-4).
 // Options: --quick, --rounds N, --duration S, --warmup S, --only 1,3,8a, --servers wsgate,ws,
 // --no-pin, --profile (CPU profiles of wsgate and its load generator; --profile-all: of every
 // server), --self-check, --out FILE.
@@ -15,11 +16,14 @@ import {
   type ServerConfig,
   type ServerKind,
   type ServerMode,
+  type WsImpl,
 } from './common';
 
 const ROOT = resolve(__dirname, '..');
 const HERE = __dirname;
 const SERVERS: ServerKind[] = ['wsgate', 'ws', 'raw'];
+/** The echo scenarios also run ws with bufferutil, the addon ws users install for speed. */
+const ECHO_SERVERS: ServerKind[] = ['wsgate', 'ws', 'ws+native', 'raw'];
 
 // ---- options ----------------------------------------------------------------------------------
 
@@ -36,13 +40,16 @@ const opts = {
   warmup: Number(value('--warmup') ?? (quick ? 0.5 : 1)),
   duration: Number(value('--duration') ?? (quick ? 1 : 3)),
   only: value('--only')?.split(',') ?? null,
-  servers: (value('--servers')?.split(',') as ServerKind[] | undefined) ?? SERVERS,
+  servers: (value('--servers')?.split(',') as ServerKind[] | undefined) ?? ECHO_SERVERS,
   pin: !flag('--no-pin'),
   profile: flag('--profile') || flag('--profile-all'),
   profileAll: flag('--profile-all'),
   selfCheck: flag('--self-check'),
   out: value('--out'),
 };
+for (const k of opts.servers) {
+  if (!ECHO_SERVERS.includes(k)) throw new Error(`--servers: unknown server "${k}" (known: ${ECHO_SERVERS.join(', ')})`);
+}
 for (const [k, v] of Object.entries({ rounds: opts.rounds, warmup: opts.warmup, duration: opts.duration })) {
   if (!(v > 0) || v > 3600) throw new Error(`--${k} must be a positive number`);
 }
@@ -96,10 +103,10 @@ const echo = (conns: number, inflight: number, size: number, binary: boolean) =>
 });
 
 const SCENARIOS: Scenario[] = [
-  { id: '1', title: '32 B text, 64 conns x 8 in flight', unit: 'msg/s', mode: 'echo', servers: SERVERS, client: echo(64, 8, 32, false), figure: perSecond },
-  { id: '2', title: '1 KiB text, 64 x 4', unit: 'msg/s', mode: 'echo', servers: SERVERS, client: echo(64, 4, 1024, false), figure: perSecond },
-  { id: '3', title: '64 KiB binary, 8 x 2', unit: 'MB/s', mode: 'echo', servers: SERVERS, client: echo(8, 2, 65536, true), figure: mbPerSecond },
-  { id: '4', title: '1 MiB binary, 2 x 1', unit: 'MB/s', mode: 'echo', servers: SERVERS, client: echo(2, 1, 1048576, true), figure: mbPerSecond },
+  { id: '1', title: '32 B text, 64 conns x 8 in flight', unit: 'msg/s', mode: 'echo', servers: ECHO_SERVERS, client: echo(64, 8, 32, false), figure: perSecond },
+  { id: '2', title: '1 KiB text, 64 x 4', unit: 'msg/s', mode: 'echo', servers: ECHO_SERVERS, client: echo(64, 4, 1024, false), figure: perSecond },
+  { id: '3', title: '64 KiB binary, 8 x 2', unit: 'MB/s', mode: 'echo', servers: ECHO_SERVERS, client: echo(8, 2, 65536, true), figure: mbPerSecond },
+  { id: '4', title: '1 MiB binary, 2 x 1', unit: 'MB/s', mode: 'echo', servers: ECHO_SERVERS, client: echo(2, 1, 1048576, true), figure: mbPerSecond },
   {
     id: '5',
     title: 'handshakes, 32 concurrent (connect, upgrade, close)',
@@ -152,6 +159,8 @@ const SCENARIOS: Scenario[] = [
 // ---- child processes ------------------------------------------------------------------------
 
 const children = new Set<ChildProcess>();
+/** Server kinds that cannot run on this machine, with what the tables say instead. */
+const unavailable = new Map<ServerKind, string>();
 
 function killAll(): void {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
@@ -221,6 +230,42 @@ function ask<T>(child: ChildProcess, cmd: 'mem' | 'cpu'): Promise<T> {
   return waitFor(child, (m) => (m && m.id === id ? (m[cmd] as T) : undefined), 30000, `server ${cmd}`);
 }
 
+/** Waits for a server's port and checks that a ws server runs the masking code its kind names. */
+async function serverReady(server: ChildProcess, kind: ServerKind): Promise<{ port: number; impl: WsImpl | null }> {
+  const ready = await waitFor(server, (m) => (m && m.ready ? { port: m.ready as number, impl: m.impl as WsImpl | null } : undefined), 15000, 'server start');
+  const addon = ready.impl?.bufferutil;
+  if (kind === 'ws' && addon !== 'not loaded') throw new Error(`plain ws loaded bufferutil (${addon})`);
+  if (kind === 'ws+native' && addon !== 'native') throw new Error(`ws+native runs without the native addon (bufferutil ${addon})`);
+  return ready;
+}
+
+/** Starts each selected ws kind once to report what it loads; drops ws+native if the addon is missing. */
+async function probeWs(): Promise<Partial<Record<ServerKind, WsImpl | string>>> {
+  const out: Partial<Record<ServerKind, WsImpl | string>> = {};
+  for (const kind of ['ws', 'ws+native'] as const) {
+    if (!opts.servers.includes(kind)) continue;
+    const config: ServerConfig = { kind, mode: 'echo' };
+    const child = startNode('server.js', [JSON.stringify(config)], SERVER_CPU);
+    try {
+      const ready = await waitFor(child, (m) => (m && m.ready ? (m.impl as WsImpl) : undefined), 15000, `${kind} server start`);
+      out[kind] = ready;
+      if (kind === 'ws+native' && ready.bufferutil !== 'native') {
+        unavailable.set(kind, ready.installed ? 'n/a (addon failed to load)' : 'n/a (addon not installed)');
+      }
+    } catch (err) {
+      out[kind] = (err as Error).message;
+      if (kind === 'ws+native') unavailable.set(kind, 'n/a (server failed to start)');
+    } finally {
+      await stop(child, true);
+    }
+  }
+  opts.servers = opts.servers.filter((k) => !unavailable.has(k));
+  return out;
+}
+
+const describeImpl = (x: WsImpl | string | undefined) =>
+  x === undefined ? 'not run' : typeof x === 'string' ? `probe failed: ${x}` : `bufferutil ${x.bufferutil} (${x.installed ? 'installed' : 'not installed'}; ${x.env})`;
+
 async function stop(child: ChildProcess, graceful: boolean): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
@@ -282,7 +327,7 @@ async function runOne(round: number, s: Scenario, kind: ServerKind, corrupt = fa
   let client: ChildProcess | null = null;
   const record: RunRecord = { round, scenario: s.id, server: kind, figure: null, serverCpu: null, clientCpu: null, otherLoad: null };
   try {
-    const port = await waitFor(server, (m) => (m && m.ready ? (m.ready as number) : undefined), 15000, 'server start');
+    const { port } = await serverReady(server, kind);
     const measured: Partial<Measured> = {};
     const cfg = s.client(port);
     if (cfg.mode === 'idle') measured.memBefore = await ask<MemReport>(server, 'mem');
@@ -368,7 +413,7 @@ interface Summary {
   unit: string;
   lowerIsBetter: boolean;
   servers: Partial<Record<ServerKind, ServerSummary | null>>;
-  ratios: { wsgateVsWs: number | null; wsgateVsRaw: number | null; wsVsRaw: number | null };
+  ratios: { wsgateVsWs: number | null; wsgateVsWsNative: number | null; wsgateVsRaw: number | null; wsVsRaw: number | null };
 }
 
 function summarize(records: RunRecord[]): Summary[] {
@@ -402,23 +447,33 @@ function summarize(records: RunRecord[]): Summary[] {
       unit: s.unit,
       lowerIsBetter: s.lower ?? false,
       servers,
-      ratios: { wsgateVsWs: ratio(m('wsgate'), m('ws')), wsgateVsRaw: ratio(m('wsgate'), m('raw')), wsVsRaw: ratio(m('ws'), m('raw')) },
+      ratios: {
+        wsgateVsWs: ratio(m('wsgate'), m('ws')),
+        wsgateVsWsNative: ratio(m('wsgate'), m('ws+native')),
+        wsgateVsRaw: ratio(m('wsgate'), m('raw')),
+        wsVsRaw: ratio(m('ws'), m('raw')),
+      },
     });
   }
   return out;
 }
 
 function markdown(summary: Summary[]): string {
-  const cell = (x: Summary['servers'][ServerKind]) =>
-    x === undefined ? '-' : x === null ? 'failed' : opts.rounds > 1 ? `${fmt(x.median)} (${fmt(x.min)}–${fmt(x.max)})` : fmt(x.median);
+  const cell = (s: Summary, kind: ServerKind) => {
+    const x = s.servers[kind];
+    if (x === undefined) return SCENARIOS.find((sc) => sc.id === s.scenario)!.servers.includes(kind) ? (unavailable.get(kind) ?? '-') : '-';
+    return x === null ? 'failed' : opts.rounds > 1 ? `${fmt(x.median)} (${fmt(x.min)}–${fmt(x.max)})` : fmt(x.median);
+  };
   const r = (n: number | null) => (n === null ? '-' : n.toFixed(2));
   const lines = [
-    '| # | scenario | unit | wsgate | ws | raw | wsgate/ws | wsgate/raw | ws/raw |',
-    '|---|---|---|---:|---:|---:|---:|---:|---:|',
+    '| # | scenario | unit | wsgate | ws | ws+native | raw | wsgate/ws | wsgate/ws+native | wsgate/raw | ws/raw |',
+    '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const s of summary) {
+    const figures = ECHO_SERVERS.map((k) => cell(s, k)).join(' | ');
+    const { wsgateVsWs, wsgateVsWsNative, wsgateVsRaw, wsVsRaw } = s.ratios;
     lines.push(
-      `| ${s.scenario} | ${s.title} | ${s.unit}${s.lowerIsBetter ? ' (lower is better)' : ''} | ${cell(s.servers.wsgate)} | ${cell(s.servers.ws)} | ${cell(s.servers.raw)} | ${r(s.ratios.wsgateVsWs)} | ${r(s.ratios.wsgateVsRaw)} | ${r(s.ratios.wsVsRaw)} |`,
+      `| ${s.scenario} | ${s.title} | ${s.unit}${s.lowerIsBetter ? ' (lower is better)' : ''} | ${figures} | ${r(wsgateVsWs)} | ${r(wsgateVsWsNative)} | ${r(wsgateVsRaw)} | ${r(wsVsRaw)} |`,
     );
   }
   return lines.join('\n');
@@ -459,6 +514,14 @@ async function selfCheck(): Promise<void> {
   if (!ok) process.exitCode = 1;
 }
 
+function bufferutilVersion(): string | null {
+  try {
+    return require(join(ROOT, 'node_modules', 'bufferutil', 'package.json')).version as string;
+  } catch {
+    return null;
+  }
+}
+
 async function main(): Promise<void> {
   const wsVersion = require(join(ROOT, 'node_modules', 'ws', 'package.json')).version as string;
   const machine = {
@@ -468,10 +531,14 @@ async function main(): Promise<void> {
     os: `${osType()} ${osRelease()}`,
     node: process.version,
     ws: wsVersion,
+    bufferutil: bufferutilVersion(),
     pinned: pin ? `server on CPU ${SERVER_CPU}, load generator on CPU ${CLIENT_CPU}` : 'no',
   };
-  console.log(`wsgate bench: ${machine.cpu} x${machine.cores}, Node ${machine.node}, ws ${machine.ws}, pinning: ${machine.pinned}`);
+  console.log(`wsgate bench: ${machine.cpu} x${machine.cores}, Node ${machine.node}, ws ${machine.ws}, bufferutil ${machine.bufferutil ?? 'not installed'}, pinning: ${machine.pinned}`);
   if (opts.selfCheck) return selfCheck();
+  const wsImpl = await probeWs();
+  for (const [kind, impl] of Object.entries(wsImpl)) console.log(`${kind.padEnd(9)}: ${describeImpl(impl)}`);
+  for (const [kind, why] of unavailable) console.log(`${kind} will not run: ${why}`);
   console.log(
     `${opts.rounds} round(s), warmup ${opts.warmup} s, window ${opts.duration} s; servers ${opts.servers.join(', ')}` +
       (opts.profile ? '; CPU profiles of wsgate in bench/results/profiles' : ''),
@@ -504,11 +571,12 @@ async function main(): Promise<void> {
               ? `   (JS heap + external ${fmt(heap)} KiB/conn)`
               : '';
         console.log(
-          `  ${s.id.padEnd(3)} ${s.title.padEnd(52)} ${kind.padEnd(7)} ${rec.error ? `ERROR ${rec.error}` : fmt(rec.figure, s.unit).padStart(22)}${cpuNote}`,
+          `  ${s.id.padEnd(3)} ${s.title.padEnd(52)} ${kind.padEnd(9)} ${rec.error ? `ERROR ${rec.error}` : fmt(rec.figure, s.unit).padStart(22)}${cpuNote}`,
         );
       }
       const get = (k: ServerKind) => here.find((r) => r.server === k)?.figure ?? null;
       const parts = [`wsgate/ws ${fmt(ratio(get('wsgate'), get('ws')))}`, `wsgate/raw ${fmt(ratio(get('wsgate'), get('raw')))}`];
+      if (kinds.includes('ws+native')) parts.splice(1, 0, `wsgate/ws+native ${fmt(ratio(get('wsgate'), get('ws+native')))}`);
       console.log(`      ${parts.join('   ')}${s.lower ? '   (memory: lower is better)' : ''}`);
     }
   }
@@ -531,7 +599,8 @@ async function main(): Promise<void> {
   const dir = join(ROOT, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   const file = opts.out ?? join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), machine, options: opts, summary, markdown: md, cpu: cpuMd, runs: records }, null, 2));
+  const wsServers = { ...wsImpl, unavailable: Object.fromEntries(unavailable) };
+  writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), machine, wsServers, options: opts, summary, markdown: md, cpu: cpuMd, runs: records }, null, 2));
   console.log(`\nResults: ${file}`);
   if (failed.length) process.exitCode = 1;
 }

@@ -2,11 +2,23 @@
 // Reports its port over IPC, then answers 'mem' and 'cpu' requests from the orchestrator.
 import { createServer, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import { dirname, sep } from 'node:path';
 import { attachWebSocket, type Endpoint } from 'wsgate';
-import { WebSocketServer, type WebSocket as WsSocket } from 'ws';
-import { acceptKey, type MemReport, type ServerConfig } from './common';
+import type { WebSocket as WsSocket } from 'ws';
+import { acceptKey, type MemReport, type ServerConfig, type WsImpl } from './common';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ServerConfig;
+const isWs = config.kind === 'ws' || config.kind === 'ws+native';
+// ws loads bufferutil by itself whenever it is installed; the plain `ws` kind must run
+// without it, so these are set before ws is first required (below, not as an import).
+// (On Node >= 18.14 ws validates UTF-8 with buffer.isUtf8 and never loads utf-8-validate.)
+if (config.kind === 'ws') {
+  process.env.WS_NO_BUFFER_UTIL = '1';
+  process.env.WS_NO_UTF_8_VALIDATE = '1';
+} else if (config.kind === 'ws+native') {
+  delete process.env.WS_NO_BUFFER_UTIL;
+  delete process.env.WS_NO_UTF_8_VALIDATE;
+}
 const noop = () => {};
 const server = createServer((_req, res) => res.end('wsgate bench\n'));
 
@@ -26,7 +38,8 @@ if (config.kind === 'wsgate') {
       perMessageDeflate: config.mode === 'deflate',
     });
   }
-} else if (config.kind === 'ws') {
+} else if (isWs) {
+  const { WebSocketServer } = require('ws') as typeof import('ws');
   const wss = new WebSocketServer({ server, perMessageDeflate: config.mode === 'deflate' });
   if (config.mode === 'broadcast') {
     wss.on('connection', (s: WsSocket, req: IncomingMessage) => {
@@ -94,7 +107,25 @@ process.on('message', (msg: { id: number; cmd: string }) => {
 process.on('disconnect', () => process.exit(0));
 process.on('SIGTERM', () => process.exit(0));
 
+/** What ws actually loaded in this process: bufferutil's compiled addon shows up in require.cache. */
+function wsImpl(): WsImpl {
+  let dir: string | null = null;
+  try {
+    dir = dirname(require.resolve('bufferutil')) + sep;
+  } catch {
+    // not installed
+  }
+  const loaded = dir === null ? [] : Object.keys(require.cache).filter((f) => f.startsWith(dir));
+  const env = `WS_NO_BUFFER_UTIL=${process.env.WS_NO_BUFFER_UTIL ?? '(unset)'}, WS_NO_UTF_8_VALIDATE=${process.env.WS_NO_UTF_8_VALIDATE ?? '(unset)'}`;
+  return {
+    bufferutil: loaded.some((f) => f.endsWith('.node')) ? 'native' : loaded.length > 0 ? 'js fallback' : 'not loaded',
+    installed: dir !== null,
+    env,
+  };
+}
+
 server.listen(0, '127.0.0.1', () => {
   const address = server.address();
-  process.send!({ ready: typeof address === 'object' && address ? address.port : 0 });
+  const port = typeof address === 'object' && address ? address.port : 0;
+  process.send!({ ready: port, impl: isWs ? wsImpl() : null });
 });

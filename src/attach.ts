@@ -307,7 +307,7 @@ class EndpointImpl implements Endpoint, SocketHost {
         if (this.closing) return this.refuse(socket, 503, 'Server is shutting down', {});
         req.params = params; // Express's router leaves its own (empty) params behind
         socket.pause();
-        this.open(req, socket, Buffer.concat(early, earlyBytes), decision);
+        this.open(req, socket, Buffer.concat(early, earlyBytes), decision, outcome.headers);
       },
       (err) => {
         this.pending--;
@@ -319,12 +319,17 @@ class EndpointImpl implements Endpoint, SocketHost {
 
   private async runChecks(req: UpgradeRequest, socket: Socket): Promise<CheckOutcome> {
     const timeout = this.options.verifyTimeout ?? DEFAULTS.verifyTimeout;
+    let headers: Record<string, string | string[]> | undefined;
     if (this.runMiddleware) {
       const outcome = await this.runMiddleware(req, socket); // it applies the timeout itself
       if (outcome.kind !== 'accept') return outcome;
+      headers = outcome.headers;
     }
-    if (this.options.verify) return withTimeout(runVerify(this.options.verify, req), timeout);
-    return { kind: 'accept' };
+    if (this.options.verify) {
+      const outcome = await withTimeout(runVerify(this.options.verify, req), timeout);
+      if (outcome.kind !== 'accept') return outcome;
+    }
+    return { kind: 'accept', headers };
   }
 
   private handshakeFor(req: IncomingMessage): HandshakeOptions {
@@ -347,10 +352,11 @@ class EndpointImpl implements Endpoint, SocketHost {
     socket: Socket,
     head: Buffer,
     decision: Extract<ReturnType<typeof validateHandshake>, { ok: true }>,
+    extraHeaders?: Record<string, string | string[]>,
   ): void {
     if (socket.destroyed || !socket.writable) return;
     socket.off('error', noop);
-    socket.write(formatAccept(decision));
+    socket.write(formatAccept(decision, extraHeaders));
     const codec = decision.deflate && this.deflate ? new DeflateCodec(decision.deflate, this.deflate) : null;
     // Before the socket reads now() for lastSeen: starting the timer refreshes a stale clock.
     this.startTimer();

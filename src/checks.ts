@@ -19,7 +19,8 @@ export type VerifyResult = boolean | Rejection;
 export type VerifyFn = (req: IncomingMessage) => VerifyResult | Promise<VerifyResult>;
 
 export type CheckOutcome =
-  | { kind: 'accept' }
+  /** `headers`: what the middleware set on the response (e.g. Set-Cookie), for the 101. */
+  | { kind: 'accept'; headers?: Record<string, string | string[]> }
   /** A middleware wrote its own response; the socket belongs to it and is ended after it. */
   | { kind: 'responded'; status: number }
   /** Nothing was written yet: send this response (see formatRejection). */
@@ -151,7 +152,7 @@ export function middlewareRunner(
         params,
         done: (err) => {
           if (res.headersSent) return responded();
-          settle(err ? errorOutcome(err) : { kind: 'accept' });
+          settle(err ? errorOutcome(err) : { kind: 'accept', headers: carriedHeaders(res) });
         },
       };
       // Express gets here only when the chain ended early, as with next('router'): that must not
@@ -168,6 +169,29 @@ export function middlewareRunner(
         settle(errorOutcome(err));
       }
     });
+}
+
+// Headers that describe the 101 itself or a body; the handshake owns them.
+const NOT_CARRIED = new Set([
+  'connection',
+  'upgrade',
+  'content-length',
+  'content-type',
+  'transfer-encoding',
+  'keep-alive',
+  'sec-websocket-accept',
+  'sec-websocket-protocol',
+  'sec-websocket-extensions',
+]);
+
+/** Headers a middleware set before calling next(), such as a session's Set-Cookie. */
+function carriedHeaders(res: ServerResponse): Record<string, string | string[]> | undefined {
+  let out: Record<string, string | string[]> | undefined;
+  for (const [name, value] of Object.entries(res.getHeaders())) {
+    if (value === undefined || NOT_CARRIED.has(name)) continue;
+    (out ??= {})[name] = Array.isArray(value) ? value.map(String) : String(value);
+  }
+  return out;
 }
 
 function errorOutcome(err: unknown): CheckOutcome {

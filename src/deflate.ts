@@ -92,7 +92,24 @@ function makeStream(kind: 'deflate', options: zlib.ZlibOptions): zlib.DeflateRaw
 function makeStream(kind: 'inflate', options: zlib.ZlibOptions): zlib.InflateRaw;
 function makeStream(kind: Kind, options: zlib.ZlibOptions): Stream {
   zlibContexts[kind]++;
-  return kind === 'deflate' ? zlib.createDeflateRaw(options) : zlib.createInflateRaw(options);
+  // Every write is sync-flushed, so a message is one write and, while its output fits the
+  // 16 KiB output buffer, one thread-pool job. (finishFlush only applies to end(), unused.)
+  const flushed = { ...options, flush: zlib.constants.Z_SYNC_FLUSH };
+  return kind === 'deflate' ? zlib.createDeflateRaw(flushed) : zlib.createInflateRaw(flushed);
+}
+
+/**
+ * Call in a write's callback. A flowing stream with a 'data' listener and nothing buffered
+ * (so here: one job at a time, listener added before the write) emits each piece of zlib
+ * output at once, and the write's callback follows the last piece (Node 20: zlib.js
+ * processCallback, Readable addChunk, Transform _write). Should output ever sit buffered
+ * instead, read() emits it to the 'data' listeners now. Each read takes at least a byte.
+ */
+function drainOutput(stream: Stream): Error | null {
+  while (stream.readableLength > 0) {
+    if (stream.read() === null) return new Error('zlib output left buffered');
+  }
+  return null;
 }
 
 function freeStream(kind: Kind, stream: Stream): void {
@@ -207,11 +224,14 @@ export class DeflateCodec implements MessageCodec {
         : (this.deflater ??= makeStream('deflate', this.deflateOptions));
       const chunks: Buffer[] = [];
       let length = 0;
+      let finished = false;
       const onData = (chunk: Buffer) => {
         chunks.push(chunk);
         length += chunk.length;
       };
       const finish = (err: Error | null) => {
+        if (finished) return;
+        finished = true;
         deflater.off('data', onData);
         deflater.off('error', finish);
         release();
@@ -228,8 +248,9 @@ export class DeflateCodec implements MessageCodec {
       };
       deflater.on('data', onData);
       deflater.once('error', finish);
-      deflater.write(data);
-      deflater.flush(zlib.constants.Z_SYNC_FLUSH, () => finish(null));
+      // The stream sync-flushes every write (see makeStream), so this is one thread-pool job,
+      // not a write plus a flush. Its callback comes after the last 'data' (drainOutput).
+      deflater.write(data, (err) => finish(err ?? drainOutput(deflater)));
     });
   }
 
@@ -284,12 +305,17 @@ export class DeflateCodec implements MessageCodec {
       inflater.on('data', onData);
       inflater.on('error', onError);
       const consumedBefore = inflater.bytesWritten;
-      inflater.write(data);
-      inflater.write(TAIL);
-      inflater.flush(() => {
+      // One write, message and tail together: one thread-pool job while the output fits the
+      // stream's 16 KiB output buffer. More output comes in pieces of at most 16 KiB, each a
+      // job and a 'data' event, so a bomb is still cut off at the first piece past maxSize.
+      const input = Buffer.concat([data, TAIL], data.length + TAIL.length);
+      inflater.write(input, (err) => {
+        if (err) return onError(err);
+        const stray = drainOutput(inflater);
+        if (stray) return finish(stray, false);
         // A block with BFINAL set (RFC 7692 7.2.3.4) ends the DEFLATE stream and zlib ignores
         // what follows; the next message starts a new stream, so this one is done.
-        const ended = inflater.bytesWritten - consumedBefore < data.length + TAIL.length;
+        const ended = inflater.bytesWritten - consumedBefore < input.length;
         finish(null, !ended);
       });
     });

@@ -221,19 +221,25 @@ export function statusText(status: number): string {
 }
 
 // Header values we write must never break the response apart.
-function headerLines(headers: Record<string, string>): string {
+function headerLines(headers: Record<string, string | readonly string[]>): string {
   let out = '';
   for (const name of Object.keys(headers)) {
-    const value = String(headers[name]);
-    if (/[\r\n]/.test(name) || /[\r\n]/.test(value)) throw new TypeError(`header ${name} contains CR or LF`);
-    out += `${name}: ${value}\r\n`;
+    const values = headers[name];
+    for (const value of typeof values === 'string' ? [values] : values) {
+      if (/[\r\n]/.test(name) || /[\r\n]/.test(value)) throw new TypeError(`header ${name} contains CR or LF`);
+      out += `${name}: ${value}\r\n`;
+    }
   }
   return out;
 }
 
-/** The bytes of a 101 response. */
-export function formatAccept(decision: HandshakeAccept): string {
-  return `HTTP/1.1 101 Switching Protocols\r\n${headerLines(decision.headers)}\r\n`;
+/**
+ * The bytes of a 101 response. `extra` adds headers set before the upgrade (e.g. a
+ * session's Set-Cookie); a repeated header is given as an array.
+ */
+export function formatAccept(decision: HandshakeAccept, extra?: Record<string, string | readonly string[]>): string {
+  const more = extra ? headerLines(extra) : '';
+  return `HTTP/1.1 101 Switching Protocols\r\n${headerLines(decision.headers)}${more}\r\n`;
 }
 
 /**

@@ -16,6 +16,11 @@ export interface Sweepable {
   ping(): boolean;
   close(code?: number, reason?: string): void;
   terminate(): void;
+  /**
+   * True when the peer took some of our queued bytes since the ping (or the last call): it
+   * is alive, just reading a backlog that the ping waits behind. Starts a new measurement.
+   */
+  drainedSincePing?(): boolean;
 }
 
 export interface LivenessSettings {
@@ -31,8 +36,12 @@ export function sweep(sockets: Iterable<Sweepable>, now: number, settings: Liven
     if (settings.interval > 0) {
       if (socket.pingSentAt !== 0) {
         if (now - socket.pingSentAt >= settings.timeout) {
-          socket.terminate();
-          continue;
+          if (socket.drainedSincePing?.()) {
+            socket.pingSentAt = now; // alive and reading: give the ping another timeout
+          } else {
+            socket.terminate();
+            continue;
+          }
         }
       } else if (now - socket.lastSeen >= settings.interval) {
         socket.pingSentAt = now;

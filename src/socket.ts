@@ -144,6 +144,12 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
   lastMessage: number;
   /** @internal when an unanswered heartbeat ping went out, or 0. */
   pingSentAt = 0;
+  // Bytes handed to the net.Socket, and the backlog when the last ping went out: a peer
+  // that drains the backlog is alive even if the ping has not reached it yet.
+  private written = 0;
+  private writtenAtPing = 0;
+  private pendingAtPing = 0;
+  private queuedAtPing = 0;
   /** @internal topics this socket is subscribed to. */
   topics: Set<string> | null = null;
   private readingPaused = 0;
@@ -414,7 +420,27 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
   /** Sends a ping; the peer answers with a pong carrying the same data. */
   ping(data: SendData = EMPTY, callback?: SendCallback): boolean {
     if (this.state !== 1) return this.refuse('the socket is not open', 'NOT_OPEN', callback);
+    this.markProgress();
     return this.writeControl(Opcode.PING, toBuffer(data), callback);
+  }
+
+  /** @internal see Sweepable.drainedSincePing */
+  drainedSincePing(): boolean {
+    const completed = this.pendingAtPing + (this.written - this.writtenAtPing) > this.socket.writableLength;
+    // Node merges queued writes into one large write that completes only at its end; the
+    // handle's live queue size shows the kernel taking it piece by piece (Node's own socket
+    // timeout watches the same number).
+    const queue = kernelQueue(this.socket);
+    const taking = this.queuedAtPing > 0 && queue < this.queuedAtPing;
+    const drained = this.pendingAtPing > 0 && (completed || taking);
+    this.markProgress();
+    return drained;
+  }
+
+  private markProgress(): void {
+    this.pendingAtPing = this.socket.writableLength;
+    this.writtenAtPing = this.written;
+    this.queuedAtPing = kernelQueue(this.socket);
   }
 
   /** Sends an unsolicited pong (a one-way heartbeat). */
@@ -620,6 +646,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
       return this.bufferedAmount < this.socket.writableHighWaterMark;
     }
     this.flushBatch();
+    this.written += size;
     const done = item.callback ? (err?: Error | null) => item.callback!(err ?? undefined) : undefined;
     if (item.payload === null) return this.socket.write(item.frame, done);
     this.socket.cork();
@@ -635,6 +662,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
     const count = batch.length;
     const bytes = this.batchBytes;
     this.batchBytes = 0;
+    this.written += bytes;
     if (this.state !== 3) {
       if (count === 1) this.socket.write(batch[0]);
       else if (bytes <= COPY_LIMIT * 4) this.socket.write(Buffer.concat(batch, bytes));
@@ -669,6 +697,12 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
 }
 
 const kWebSocket = Symbol('wsgate.socket');
+
+/** Bytes libuv still has to hand to the kernel, updated as partial writes go through. */
+function kernelQueue(socket: Socket): number {
+  const handle = (socket as unknown as { _handle?: { writeQueueSize?: number } | null })._handle;
+  return handle?.writeQueueSize ?? 0;
+}
 type OwnedSocket = Socket & { [kWebSocket]: WebSocket };
 
 function socketOnData(this: OwnedSocket, chunk: Buffer): void {
