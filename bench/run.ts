@@ -511,6 +511,13 @@ async function selfCheck(): Promise<void> {
     ok &&= pass;
     console.log(`  scenario ${s.id}: corrupted -> ${bad.error ?? 'NOT CAUGHT'}; clean -> ${good.error ?? 'ok'}  ${pass ? 'PASS' : 'FAIL'}`);
   }
+  // The plain ws server must not pick up bufferutil just because it is installed.
+  const impl = await probeWs();
+  const plain = impl.ws;
+  const plainOk = typeof plain === 'object' && plain.bufferutil === 'not loaded';
+  ok &&= plainOk;
+  console.log(`  ws: ${describeImpl(plain)}  ${plainOk ? 'PASS' : 'FAIL'}`);
+  console.log(`  ws+native: ${unavailable.get('ws+native') ?? describeImpl(impl['ws+native'])}`);
   if (!ok) process.exitCode = 1;
 }
 
