@@ -222,15 +222,21 @@ export class FrameParser {
     let payload: Buffer;
     if (this.partial !== null) {
       payload = this.partial;
-      const from = this.partialFilled;
-      this.copyOut(payload, from, payload.length - from);
-      this.skip(payload.length - from);
-      this.unmask(payload, from);
+      this.moveOut(payload, this.partialFilled, payload.length - this.partialFilled);
       this.partial = null;
       this.partialFilled = 0;
     } else {
-      payload = this.take(this.payloadLength);
-      this.unmask(payload, 0);
+      const first = this.chunks[0];
+      const n = this.payloadLength;
+      if (n > 0 && first.length - this.offset >= n) {
+        // Within one chunk: unmask in place and hand out a view, no copy.
+        payload = first.subarray(this.offset, this.offset + n);
+        this.skip(n);
+        this.unmask(payload, 0, n, 0);
+      } else {
+        payload = n === 0 ? EMPTY : Buffer.allocUnsafe(n);
+        this.moveOut(payload, 0, n);
+      }
     }
     this.state = State.Header;
     if (this.opcode >= 0x8) this.controlFrame(payload);
@@ -240,19 +246,33 @@ export class FrameParser {
   /** Moves all buffered bytes into the partial payload, unmasked (see STREAM_MIN). */
   private absorb(): void {
     this.partial ??= Buffer.allocUnsafe(this.payloadLength);
-    const from = this.partialFilled;
     const n = this.buffered;
-    this.copyOut(this.partial, from, n);
-    this.skip(n);
+    this.moveOut(this.partial, this.partialFilled, n);
     this.partialFilled += n;
-    this.unmask(this.partial.subarray(0, this.partialFilled), from);
   }
 
-  /** Unmasks payload[from, end), `from` also being the position in the payload. */
-  private unmask(payload: Buffer, from: number): void {
-    if (!this.masked || payload.length === from) return;
+  /**
+   * Consumes the next n payload bytes into target at `at` (also their position in the
+   * payload): each piece is unmasked in its socket chunk, then copied.
+   */
+  private moveOut(target: Buffer, at: number, n: number): void {
+    let done = 0;
+    while (done < n) {
+      const chunk = this.chunks[0];
+      const start = this.offset;
+      const count = Math.min(chunk.length - start, n - done);
+      this.unmask(chunk, start, start + count, at + done);
+      chunk.copy(target, at + done, start, start + count);
+      done += count;
+      this.skip(count);
+    }
+  }
+
+  /** Unmasks buf[start, end), `phase` being the position of `start` in the payload. */
+  private unmask(buf: Buffer, start: number, end: number, phase: number): void {
+    if (!this.masked || end === start) return;
     MASK.writeUInt32BE(this.mask >>> 0, 0);
-    applyMask(payload, MASK, from, payload.length, from);
+    applyMask(buf, MASK, start, end, phase);
   }
 
   private controlFrame(payload: Buffer): void {
@@ -354,21 +374,6 @@ export class FrameParser {
       this.chunks.shift();
       this.offset = 0;
     }
-  }
-
-  /** Consumes n bytes: a view when they lie in one chunk, else one copy. */
-  private take(n: number): Buffer {
-    if (n === 0) return EMPTY;
-    const first = this.chunks[0];
-    if (first.length - this.offset >= n) {
-      const out = first.subarray(this.offset, this.offset + n);
-      this.skip(n);
-      return out;
-    }
-    const out = Buffer.allocUnsafe(n);
-    this.copyOut(out, 0, n);
-    this.skip(n);
-    return out;
   }
 }
 
