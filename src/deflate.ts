@@ -204,7 +204,11 @@ export class DeflateCodec implements MessageCodec {
     this.decompressions.push({ data, maxSize, done });
   }
 
-  private compressNow({ data, done: then }: CompressJob, next: () => void): void {
+  /**
+   * Runs `body` when the limiter allows, unless the codec closed meanwhile; `then` gets the
+   * result, and the connection's next job starts after it.
+   */
+  private schedule(then: Done, next: () => void, body: (release: () => void, done: Done) => void): void {
     const done: Done = (err, result) => {
       try {
         then(err, result);
@@ -213,10 +217,14 @@ export class DeflateCodec implements MessageCodec {
       }
     };
     this.limiter.run((release) => {
-      if (this.closed) {
-        release();
-        return done(new Error('codec closed'));
-      }
+      if (!this.closed) return body(release, done);
+      release();
+      done(new Error('codec closed'));
+    });
+  }
+
+  private compressNow({ data, done: then }: CompressJob, next: () => void): void {
+    this.schedule(then, next, (release, done) => {
       const pooled = this.params.serverNoContextTakeover;
       const key = `deflate ${this.deflateOptions.windowBits} ${this.deflateOptions.level} ${this.deflateOptions.memLevel}`;
       const deflater = pooled
@@ -255,18 +263,7 @@ export class DeflateCodec implements MessageCodec {
   }
 
   private decompressNow({ data, maxSize, done: then }: DecompressJob, next: () => void): void {
-    const done: Done = (err, result) => {
-      try {
-        then(err, result);
-      } finally {
-        next();
-      }
-    };
-    this.limiter.run((release) => {
-      if (this.closed) {
-        release();
-        return done(new Error('codec closed'));
-      }
+    this.schedule(then, next, (release, done) => {
       const pooled = this.params.clientNoContextTakeover;
       const key = `inflate ${this.inflateOptions.windowBits}`;
       const inflater = pooled

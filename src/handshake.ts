@@ -119,7 +119,7 @@ export function originAllowed(
 
 /**
  * Parses Sec-WebSocket-Protocol into its tokens. Returns null when malformed
- * (empty elements, non-token characters, duplicates).
+ * (non-token characters, duplicates, no token at all).
  */
 export function parseProtocols(value: HeaderValue): string[] | null {
   const text = single(value);
@@ -127,10 +127,12 @@ export function parseProtocols(value: HeaderValue): string[] | null {
   const seen = new Set<string>();
   for (const part of text.split(',')) {
     const token = part.trim();
+    if (token === '') continue; // RFC 7230 section 7: empty list elements are ignored
     if (!TOKEN.test(token) || seen.has(token)) return null;
     seen.add(token);
   }
-  return [...seen];
+  // The header is 1#token: at least one protocol.
+  return seen.size === 0 ? null : [...seen];
 }
 
 function selectProtocol(offered: readonly string[], protocols: HandshakeOptions['protocols']): string | false {

@@ -263,12 +263,18 @@ describe('subprotocols', () => {
     ['duplicate across repeated headers', ['chat', 'chat']],
     ['bad token character', 'ch@t'],
     ['space inside a token', 'ch at'],
-    ['empty element', 'chat,,superchat'],
-    ['trailing comma', 'chat,'],
     ['empty value', ''],
+    ['only commas', ' , ,'],
   ])('malformed (%s) is 400', (_name, value) => {
     rejected(offer(value, { protocols: ['chat'] }), 400);
     rejected(offer(value, {}), 400);
+  });
+
+  test.each([
+    ['empty element', 'chat,,superchat'],
+    ['trailing comma', 'superchat,'],
+  ])('an %s is ignored, as HTTP lists require', (_name, value) => {
+    expect(accepted(offer(value, { protocols: ['superchat'] })).protocol).toBe('superchat');
   });
 });
 
