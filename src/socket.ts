@@ -125,7 +125,6 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
   // Frames held back behind a message that is still being compressed, to keep order.
   private held: Outgoing[] | null = null;
   private heldBytes = 0;
-  private compressing = 0;
   // send() returned false because of held frames; 'drain' is due once they are written.
   private drainOwed = false;
 
@@ -548,9 +547,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
     // Until it is compressed the message counts in full toward bufferedAmount, so a sender
     // looping on send() sees backpressure even though nothing has reached the socket yet.
     this.heldBytes += payload.length;
-    this.compressing++;
     this.codec!.compress(payload, (err, compressed) => {
-      this.compressing--;
       if (this.state === 3) {
         // Closed while compressing (the codec fails pending jobs on close): not an error to report.
         callback?.(new WebSocketError('the socket closed before the message was sent', 'NOT_OPEN'));
