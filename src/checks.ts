@@ -44,20 +44,28 @@ type ExpressApp = ((req: any, res: any, next: (err?: unknown) => void) => void) 
 };
 
 // Express's router gives every middleware its own (empty) params; give back the endpoint's,
-// so a guard on "/rooms/:room" can read req.params.room.
+// so a guard on "/rooms/:room" can read req.params.room. A rejected promise from an async
+// middleware goes to next(err) here, as Express 5 does and Express 4 does not; the promise is
+// not returned, so Express 5 does not report it a second time.
 function withRouteParams(fn: Middleware): Middleware {
   if (typeof fn !== 'function') return fn;
   if (fn.length === 4) {
-    const handler = fn as unknown as (err: unknown, req: Req, res: unknown, next: unknown) => unknown;
-    return ((err: unknown, req: Req, res: unknown, next: unknown) => {
+    const handler = fn as unknown as (err: unknown, req: Req, res: unknown, next: (e?: unknown) => void) => unknown;
+    return ((err: unknown, req: Req, res: unknown, next: (e?: unknown) => void) => {
       if (req[kState]) req.params = req[kState].params;
-      return handler(err, req, res, next);
+      forwardRejection(handler(err, req, res, next), next);
     }) as unknown as Middleware;
   }
   return (req: Req, res, next) => {
     if (req[kState]) req.params = req[kState].params;
-    return fn(req, res, next);
+    forwardRejection(fn(req, res, next), next);
   };
+}
+
+function forwardRejection(result: unknown, next: (err?: unknown) => void): void {
+  if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+    (result as PromiseLike<unknown>).then(undefined, (err: unknown) => next(err ?? new Error('middleware rejected')));
+  }
 }
 
 /**
@@ -73,7 +81,12 @@ export function middlewareRunner(
 ): (req: IncomingMessage, socket: Socket) => Promise<CheckOutcome> {
   // Express is loaded only by endpoints that use middleware; it stays an optional peer.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const express = require('express') as () => ExpressApp;
+  let express: () => ExpressApp;
+  try {
+    express = require('express') as () => ExpressApp;
+  } catch (err) {
+    throw new Error('the `use` option runs Express middleware and needs the express package: npm install express', { cause: err });
+  }
   const app = express();
   app.disable('x-powered-by');
   if (parent !== undefined) {

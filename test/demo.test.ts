@@ -46,7 +46,7 @@ function nextEcho(client: WsClient, ms = 5000): Promise<{ data: Buffer; isBinary
 describe('demo HTTP routes', () => {
   test('GET / serves the page, which loads the WebSocket script', async () => {
     const res = await request(demo.app).get('/').expect(200);
-    expect(res.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(res.headers['content-type']).toMatch(/^text\/html; charset=utf-8$/i);
     expect(res.text).toContain('<title>wsgate demo</title>');
     expect(res.text).toContain('<script src="/client.js"></script>');
     expect(res.text).toContain('id="status"');
