@@ -4,7 +4,7 @@ import { isUtf8 } from 'node:buffer';
 import { isValidCloseCode } from './close';
 import { Opcode } from './encoder';
 import { ProtocolError } from './errors';
-import { applyMask } from './mask';
+import { applyMask, copyMasked } from './mask';
 import { Utf8Stream } from './utf8';
 
 export interface ParserHandler {
@@ -253,7 +253,7 @@ export class FrameParser {
 
   /**
    * Consumes the next n payload bytes into target at `at` (also their position in the
-   * payload): each piece is unmasked in its socket chunk, then copied.
+   * payload), unmasking them on the way.
    */
   private moveOut(target: Buffer, at: number, n: number): void {
     let done = 0;
@@ -261,8 +261,12 @@ export class FrameParser {
       const chunk = this.chunks[0];
       const start = this.offset;
       const count = Math.min(chunk.length - start, n - done);
-      this.unmask(chunk, start, start + count, at + done);
-      chunk.copy(target, at + done, start, start + count);
+      if (this.masked) {
+        MASK.writeUInt32BE(this.mask >>> 0, 0);
+        copyMasked(chunk, start, start + count, target, at + done, MASK, at + done);
+      } else {
+        chunk.copy(target, at + done, start, start + count);
+      }
       done += count;
       this.skip(count);
     }
