@@ -43,11 +43,16 @@ export function createDemo(options: DemoOptions = {}): Demo {
   // Only pages served by this very server may connect: a page on another site could otherwise
   // open a socket with the visitor's cookies (cross-site WebSocket hijacking). The port is read
   // when a request comes in, so this also works with PORT=0.
+  // DEMO_ORIGINS="http://192.168.1.20:8080,https://demo.example" allows more, e.g. a LAN address.
+  const extraOrigins = (process.env.DEMO_ORIGINS ?? '')
+    .split(',')
+    .map((o) => o.trim().toLowerCase())
+    .filter((o) => o !== '');
   const ownOrigin = (origin: string): boolean => {
     const address = server.address();
     if (address === null || typeof address === 'string') return false;
     const { port } = address;
-    const allowed = [`http://localhost:${port}`, `http://127.0.0.1:${port}`, `http://[::1]:${port}`];
+    const allowed = [`http://localhost:${port}`, `http://127.0.0.1:${port}`, `http://[::1]:${port}`, ...extraOrigins];
     return allowed.includes(origin.toLowerCase());
   };
 

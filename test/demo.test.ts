@@ -189,3 +189,27 @@ describe('demo options', () => {
     expect(await seen).toEqual([4001, 'bye']);
   });
 });
+
+describe('DEMO_ORIGINS', () => {
+  const saved = process.env.DEMO_ORIGINS;
+  afterEach(() => {
+    if (saved === undefined) delete process.env.DEMO_ORIGINS;
+    else process.env.DEMO_ORIGINS = saved;
+  });
+
+  test('adds origins to those of the demo itself, and no others', async () => {
+    await demo.close();
+    process.env.DEMO_ORIGINS = ' http://192.168.1.20:8080 , https://Demo.Example ';
+    demo = createDemo();
+    await new Promise<void>((resolve) => demo.server.listen(0, '127.0.0.1', resolve));
+    port = (demo.server.address() as AddressInfo).port;
+    for (const origin of ['http://192.168.1.20:8080', 'https://demo.example', `http://localhost:${port}`]) {
+      const client = connect({ Origin: origin });
+      await once(client, 'open');
+      client.close();
+    }
+    const refused = connect({ Origin: 'http://192.168.1.21:8080' });
+    const [, res] = await once<[unknown, { statusCode: number }]>(refused, 'unexpected-response');
+    expect(res.statusCode).toBe(403);
+  });
+});
