@@ -5,6 +5,7 @@ import * as zlib from 'node:zlib';
 import { DeflateCodec, JobLimiter, sharedLimiter, zlibContexts } from '../src/deflate';
 import { type DeflateOptions, type DeflateParams, resolveDeflateOptions } from '../src/extensions';
 import { ProtocolError } from '../src/protocol/errors';
+import { messageInflater } from './helpers/compress';
 
 const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -31,23 +32,7 @@ const decompress = (c: DeflateCodec, data: Buffer, max = 1 << 20) =>
  * so the smallest output chunk makes nearly every back-reference go through the window.
  */
 function peerInflater(windowBits: number) {
-  const inflater = zlib.createInflateRaw({ windowBits, chunkSize: 64 });
-  return {
-    inflate: (data: Buffer) =>
-      new Promise<Buffer>((resolve, reject) => {
-        const chunks: Buffer[] = [];
-        const onData = (c: Buffer) => chunks.push(c);
-        inflater.on('data', onData);
-        inflater.once('error', reject);
-        inflater.write(Buffer.concat([data, TAIL]));
-        inflater.flush(() => {
-          inflater.off('data', onData);
-          inflater.off('error', reject);
-          resolve(Buffer.concat(chunks));
-        });
-      }),
-    close: () => inflater.close(),
-  };
+  return messageInflater({ windowBits, chunkSize: 64 });
 }
 
 /** Inflates one message with a fresh context, as a peer with no context takeover would. */

@@ -9,7 +9,7 @@ import { zlibContexts } from '../src/deflate';
 import { deflateMessage, inflateMessage, messageInflater, sampleText } from './helpers/compress';
 import { RawClient } from './helpers/raw-client';
 import { delay, once } from './helpers/server';
-import { startWsServer, type WsServer } from './helpers/ws-server';
+import { closeAndSettle, startWsServer, type WsServer } from './helpers/ws-server';
 
 const DEFLATE = { 'Sec-WebSocket-Extensions': 'permessage-deflate' };
 
@@ -19,11 +19,8 @@ let errors: unknown[] = [];
 
 afterEach(async () => {
   for (const r of raws.splice(0)) r.destroy();
-  const endpoint = srv?.endpoint;
-  await srv?.close();
+  await closeAndSettle(srv);
   srv = null;
-  // Sockets free their zlib contexts on 'close', which comes after the server has closed.
-  for (let i = 0; i < 200 && endpoint && endpoint.clients.size > 0; i++) await delay(10);
 });
 
 const echo = (socket: WebSocket) => socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary }));

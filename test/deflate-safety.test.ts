@@ -6,7 +6,7 @@ import { zlibContexts } from '../src/deflate';
 import { deflateMessage, sampleText, zeroBomb } from './helpers/compress';
 import { RawClient } from './helpers/raw-client';
 import { delay } from './helpers/server';
-import { startWsServer, type WsServer } from './helpers/ws-server';
+import { closeAndSettle, startWsServer, type WsServer } from './helpers/ws-server';
 
 // Record every inflate stream the server makes, to see how far it got into a bomb.
 const inflaters: zlib.InflateRaw[] = [];
@@ -31,11 +31,8 @@ let received: { data: string | Buffer; isBinary: boolean }[] = [];
 
 afterEach(async () => {
   for (const r of raws.splice(0)) r.destroy();
-  const endpoint = srv?.endpoint;
-  await srv?.close();
+  await closeAndSettle(srv);
   srv = null;
-  // Sockets free their zlib contexts on 'close', which comes after the server has closed.
-  for (let i = 0; i < 200 && endpoint && endpoint.clients.size > 0; i++) await delay(10);
 });
 
 async function start(options: AttachOptions): Promise<WsServer> {

@@ -15,8 +15,8 @@ export function inflateMessage(payload: Buffer): Buffer {
 }
 
 /** A stateful inflater for a server's messages with context takeover, in order. */
-export function messageInflater(): { inflate(payload: Buffer): Promise<Buffer>; close(): void } {
-  const inflater = zlib.createInflateRaw();
+export function messageInflater(options: zlib.ZlibOptions = {}): { inflate(payload: Buffer): Promise<Buffer>; close(): void } {
+  const inflater = zlib.createInflateRaw(options);
   return {
     inflate: (payload) =>
       new Promise((resolve, reject) => {

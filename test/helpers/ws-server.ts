@@ -66,3 +66,13 @@ export async function startWsServer(
     },
   };
 }
+
+/**
+ * Closes the server, then waits (bounded) until every socket has emitted 'close': sockets
+ * free their zlib contexts then, which comes after the server itself has closed.
+ */
+export async function closeAndSettle(srv: WsServer | null): Promise<void> {
+  if (!srv) return;
+  await srv.close();
+  for (let i = 0; i < 200 && srv.endpoint.clients.size > 0; i++) await new Promise((r) => setTimeout(r, 10));
+}
