@@ -4,7 +4,7 @@ import { isUtf8 } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { encodeClosePayload, isValidCloseCode } from './protocol/close';
-import { encodeFrame, encodeHeader, headerSize, Opcode, writeHeader } from './protocol/encoder';
+import { encodeFrame, encodeHeader, encodeTextFrame, Opcode } from './protocol/encoder';
 import { ProtocolError } from './protocol/errors';
 import { FrameParser, type ParserHandler } from './protocol/parser';
 import type { MessageCodec } from './deflate';
@@ -229,7 +229,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
 
   /** @internal ParserHandler */
   onMessage(data: Buffer, isText: boolean, compressed: boolean): void {
-    if (this.closeSent && this.state !== 1) return;
+    if (this.closeSent) return;
     if (compressed) return this.inflate(data, isText);
     this.deliver(data, isText);
   }
@@ -237,11 +237,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
   private deliver(data: Buffer, isText: boolean): void {
     this.lastMessage = this.lastSeen;
     this.host.counters.messagesIn++;
-    try {
-      this.emit('message', isText ? data.toString() : data, !isText);
-    } catch (err) {
-      this.host.reportError(err, this);
-    }
+    this.emitSafely('message', isText ? data.toString() : data, !isText);
   }
 
   private inflate(data: Buffer, isText: boolean): void {
@@ -258,12 +254,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
       this.batching = true;
       try {
         this.deliver(result!, isText);
-      } finally {
-        this.batching = false;
-      }
-      this.resumeReading();
-      this.batching = true;
-      try {
+        this.resumeReading();
         this.parser.resume();
       } finally {
         this.batching = false;
@@ -276,8 +267,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
   onPing(data: Buffer): void {
     if (!this.closeSent && this.state === 1) {
       // A peer that pings but never reads the pongs must not grow the send buffer unbounded.
-      if (this.bufferedAmount <= this.options.maxBackpressure) this.writeControl(Opcode.PONG, data);
-      else this.onBackpressure();
+      if (!this.overLimit()) this.writeControl(Opcode.PONG, data);
     }
     this.emitSafely('ping', data);
   }
@@ -368,9 +358,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
       options = undefined;
     }
     if (this.state !== 1) return this.refuse('the socket is not open', 'NOT_OPEN', callback);
-    if (this.bufferedAmount > this.options.maxBackpressure && !this.onBackpressure()) {
-      return this.refuse('the peer is not reading; message dropped', 'BACKPRESSURE', callback);
-    }
+    if (this.overLimit()) return this.refuse('the peer is not reading; message dropped', 'BACKPRESSURE', callback);
     const binary = options?.binary ?? typeof data !== 'string';
     const compress = options?.compress ?? true;
     this.host.counters.messagesOut++;
@@ -388,8 +376,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
    * the message was taken (written or queued); false when not open or over maxBackpressure.
    */
   sendEncoded(frame: Buffer): boolean {
-    if (this.state !== 1) return false;
-    if (this.bufferedAmount > this.options.maxBackpressure && !this.onBackpressure()) return false;
+    if (this.state !== 1 || this.overLimit()) return false;
     this.host.counters.messagesOut++;
     this.output({ frame, payload: null });
     return true;
@@ -401,18 +388,13 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
    * failed, the socket is terminated). Returns null when the message is not taken.
    */
   reserve(size: number): ((frame: Buffer | null) => void) | null {
-    if (this.state !== 1) return null;
-    if (this.bufferedAmount > this.options.maxBackpressure && !this.onBackpressure()) return null;
+    if (this.state !== 1 || this.overLimit()) return null;
     this.host.counters.messagesOut++;
-    const slot: Outgoing = { frame: EMPTY, payload: null };
-    this.hold(slot);
-    this.heldBytes += size; // counts toward bufferedAmount while waiting, as in sendCompressed
+    const slot = this.placeholder(size);
     return (frame) => {
       if (this.held === null || !this.held.includes(slot)) return; // closed meanwhile
       if (frame === null) return this.terminate();
-      this.heldBytes += frame.length - size;
-      slot.frame = frame;
-      this.releaseHeld();
+      this.fill(slot, size, { frame, payload: null });
     };
   }
 
@@ -456,9 +438,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
     if (this.state !== 1) return;
     if (!Number.isInteger(code) || !isValidCloseCode(code)) throw new RangeError(`invalid close code ${code}`);
     this.sendClose(code, reason);
-    this.state = 2;
-    if (this.closeReceived) this.endTransport();
-    else this.armCloseTimer();
+    this.state = 2; // (a close frame received would already have left OPEN)
+    this.armCloseTimer();
   }
 
   /** Destroys the connection at once, without a close handshake (close code 1006). */
@@ -509,8 +490,12 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
     return false;
   }
 
-  /** Applies the backpressure policy; true when the message may still be sent. */
-  private onBackpressure(): boolean {
+  /**
+   * True when bufferedAmount is past maxBackpressure; the backpressure policy is then
+   * applied ('close' terminates the socket, 'drop' refuses this message).
+   */
+  private overLimit(): boolean {
+    if (this.bufferedAmount <= this.options.maxBackpressure) return false;
     this.host.counters.backpressureEvents++;
     if (this.options.backpressurePolicy === 'close') {
       // The peer reads nothing, so a close frame would never arrive either.
@@ -518,35 +503,39 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
       this.closeReason = 'send buffer limit exceeded';
       this.terminate();
     }
-    return false;
+    return true;
   }
 
   private sendText(text: string, callback?: SendCallback): boolean {
     // Short strings are encoded straight into the frame; long ones avoid the extra copy.
-    if (text.length <= COPY_LIMIT / 3) {
-      const length = Buffer.byteLength(text);
-      const size = headerSize(length);
-      const frame = Buffer.allocUnsafe(size + length);
-      writeHeader(frame, 0, Opcode.TEXT, length);
-      frame.write(text, size);
-      return this.output({ frame, payload: null, callback });
-    }
+    if (text.length <= COPY_LIMIT / 3) return this.output({ frame: encodeTextFrame(text), payload: null, callback });
     return this.queueFrame(Opcode.TEXT, Buffer.from(text), false, callback);
   }
 
   private queueFrame(opcode: number, payload: Buffer, rsv1: boolean, callback?: SendCallback): boolean {
-    if (payload.length <= COPY_LIMIT) {
-      return this.output({ frame: encodeFrame(opcode, payload, true, rsv1), payload: null, callback });
-    }
-    return this.output({ frame: encodeHeader(opcode, payload.length, true, rsv1), payload, callback });
+    return this.output({ ...frameParts(opcode, payload, rsv1), callback });
+  }
+
+  /** Holds a place in the output for a message not ready yet; `size` counts toward bufferedAmount meanwhile. */
+  private placeholder(size: number, callback?: SendCallback): Outgoing {
+    const slot: Outgoing = { frame: EMPTY, payload: null, callback };
+    this.hold(slot);
+    this.heldBytes += size;
+    return slot;
+  }
+
+  /** Puts the finished frame into its placeholder and writes what is now in order. */
+  private fill(slot: Outgoing, size: number, parts: { frame: Buffer; payload: Buffer | null }): void {
+    slot.frame = parts.frame;
+    slot.payload = parts.payload;
+    this.heldBytes += parts.frame.length + (parts.payload?.length ?? 0) - size;
+    this.releaseHeld();
   }
 
   private sendCompressed(opcode: number, payload: Buffer, callback?: SendCallback): boolean {
-    const slot: Outgoing = { frame: EMPTY, payload: null, callback };
-    this.hold(slot);
     // Until it is compressed the message counts in full toward bufferedAmount, so a sender
     // looping on send() sees backpressure even though nothing has reached the socket yet.
-    this.heldBytes += payload.length;
+    const slot = this.placeholder(payload.length, callback);
     this.codec!.compress(payload, (err, compressed) => {
       if (this.state === 3) {
         // Closed while compressing (the codec fails pending jobs on close): not an error to report.
@@ -560,15 +549,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
         this.terminate();
         return;
       }
-      this.heldBytes -= payload.length;
-      const data = compressed!;
-      if (data.length <= COPY_LIMIT) slot.frame = encodeFrame(opcode, data, true, true);
-      else {
-        slot.frame = encodeHeader(opcode, data.length, true, true);
-        slot.payload = data;
-      }
-      this.heldBytes += slot.frame.length + (slot.payload?.length ?? 0);
-      this.releaseHeld();
+      this.fill(slot, payload.length, frameParts(opcode, compressed!, true));
     });
     if (this.bufferedAmount < this.socket.writableHighWaterMark) return true;
     this.drainOwed = true;
@@ -716,6 +697,12 @@ function socketOnError(this: OwnedSocket, err: Error): void {
 }
 function socketOnDrain(this: OwnedSocket): void {
   this[kWebSocket].onDrain();
+}
+
+/** A frame as written: small payloads copied in after the header, large ones kept apart. */
+function frameParts(opcode: number, payload: Buffer, rsv1: boolean): { frame: Buffer; payload: Buffer | null } {
+  if (payload.length <= COPY_LIMIT) return { frame: encodeFrame(opcode, payload, true, rsv1), payload: null };
+  return { frame: encodeHeader(opcode, payload.length, true, rsv1), payload };
 }
 
 /** The bytes of any SendData, without copying where it can be avoided. */

@@ -154,8 +154,9 @@ export class FrameParser {
     if (this.buffered < 2) return false;
     let head = this.chunks[0];
     let at = this.offset;
-    const b0 = this.byteAt(0);
-    const b1 = this.byteAt(1);
+    // chunks[0] always has a byte at offset; the second may start the next chunk.
+    const b0 = head[at];
+    const b1 = at + 1 < head.length ? head[at + 1] : this.chunks[1][0];
 
     // Everything decidable from the first two bytes is checked before waiting for more.
     const fin = (b0 & 0x80) !== 0;
@@ -341,15 +342,6 @@ export class FrameParser {
     this.messageLength = 0;
     this.messageBuffer = null;
     this.utf8?.reset();
-  }
-
-  private byteAt(index: number): number {
-    let i = this.offset + index;
-    for (const chunk of this.chunks) {
-      if (i < chunk.length) return chunk[i];
-      i -= chunk.length;
-    }
-    return 0;
   }
 
   /** Copies the next n buffered bytes into target at `at`, without consuming them. */
