@@ -5,7 +5,7 @@ import * as zlib from 'node:zlib';
 import { DeflateCodec, JobLimiter, sharedLimiter, zlibContexts } from '../src/deflate';
 import { type DeflateOptions, type DeflateParams, resolveDeflateOptions } from '../src/extensions';
 import { ProtocolError } from '../src/protocol/errors';
-import { messageInflater } from './helpers/compress';
+import { messageDeflater, messageInflater } from './helpers/compress';
 
 const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -214,20 +214,11 @@ describe('decompress', () => {
     for (const bits of [8, 9, 11, 13, 15]) {
       // The server inflates with the agreed client window.
       const c = codec({ clientMaxWindowBits: bits });
-      const client = zlib.createDeflateRaw({ windowBits: Math.max(9, bits) });
+      const client = messageDeflater({ windowBits: Math.max(9, bits) });
       try {
         for (let i = 0; i < 5; i++) {
           const data = Buffer.concat([wordy(800 + i * 100), repeats(240, 3)]);
-          const compressed = await new Promise<Buffer>((resolve) => {
-            const chunks: Buffer[] = [];
-            const onData = (chunk: Buffer) => chunks.push(chunk);
-            client.on('data', onData);
-            client.write(data);
-            client.flush(zlib.constants.Z_SYNC_FLUSH, () => {
-              client.off('data', onData);
-              resolve(Buffer.concat(chunks).subarray(0, -4));
-            });
-          });
+          const compressed = await client.deflate(data);
           expect((await decompress(c, compressed)).equals(data)).toBe(true);
         }
       } finally {
@@ -239,18 +230,8 @@ describe('decompress', () => {
 
   test('a client reaching back further than the agreed window is corrupt data: 1007', async () => {
     const c = codec({ clientMaxWindowBits: 9 });
-    const client = zlib.createDeflateRaw({ windowBits: 15 });
-    const send = (data: Buffer) =>
-      new Promise<Buffer>((resolve) => {
-        const chunks: Buffer[] = [];
-        const onData = (chunk: Buffer) => chunks.push(chunk);
-        client.on('data', onData);
-        client.write(data);
-        client.flush(zlib.constants.Z_SYNC_FLUSH, () => {
-          client.off('data', onData);
-          resolve(Buffer.concat(chunks).subarray(0, -4));
-        });
-      });
+    const client = messageDeflater({ windowBits: 15 });
+    const send = (data: Buffer) => client.deflate(data);
     try {
       const data = randomBytes(2000);
       expect((await decompress(c, await send(data))).equals(data)).toBe(true);

@@ -14,6 +14,25 @@ export function inflateMessage(payload: Buffer): Buffer {
   return zlib.inflateRawSync(Buffer.concat([payload, TAIL]), { finishFlush: zlib.constants.Z_SYNC_FLUSH });
 }
 
+/** A stateful deflater, as a client with context takeover: each message sync-flushed, tail removed. */
+export function messageDeflater(options: zlib.ZlibOptions = {}): { deflate(data: Buffer): Promise<Buffer>; close(): void } {
+  const deflater = zlib.createDeflateRaw(options);
+  return {
+    deflate: (data) =>
+      new Promise((resolve) => {
+        const chunks: Buffer[] = [];
+        const onData = (chunk: Buffer) => chunks.push(chunk);
+        deflater.on('data', onData);
+        deflater.write(data);
+        deflater.flush(zlib.constants.Z_SYNC_FLUSH, () => {
+          deflater.off('data', onData);
+          resolve(Buffer.concat(chunks).subarray(0, -4));
+        });
+      }),
+    close: () => deflater.close(),
+  };
+}
+
 /** A stateful inflater for a server's messages with context takeover, in order. */
 export function messageInflater(options: zlib.ZlibOptions = {}): { inflate(payload: Buffer): Promise<Buffer>; close(): void } {
   const inflater = zlib.createInflateRaw(options);
