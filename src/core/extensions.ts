@@ -1,5 +1,6 @@
 // Pure parsing of Sec-WebSocket-Extensions (RFC 6455 section 9.1) and the
 // permessage-deflate negotiation of RFC 7692 section 7. No zlib here.
+import { isToken } from './tokens';
 
 export interface ExtensionOffer {
   name: string;
@@ -41,8 +42,6 @@ export interface DeflateParams {
   clientMaxWindowBits: number;
 }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-
 export class ExtensionHeaderError extends Error {
   override name = 'ExtensionHeaderError';
 }
@@ -69,7 +68,7 @@ function parseInto(value: string, offers: ExtensionOffer[]): void {
     const start = i;
     while (i < n && !' \t,;="'.includes(value[i])) i++;
     const token = value.slice(start, i);
-    if (!TOKEN.test(token)) throw new ExtensionHeaderError(`invalid token at ${start} in "${value}"`);
+    if (!isToken(token)) throw new ExtensionHeaderError(`invalid token at ${start} in "${value}"`);
     return token;
   };
   const readQuoted = (): string => {
@@ -83,7 +82,7 @@ function parseInto(value: string, offers: ExtensionOffer[]): void {
     if (i >= n) throw new ExtensionHeaderError(`unterminated quoted string in "${value}"`);
     i++; // closing quote
     // RFC 6455 9.1: a quoted value must still be a token once unquoted.
-    if (!TOKEN.test(out)) throw new ExtensionHeaderError(`invalid quoted value "${out}"`);
+    if (!isToken(out)) throw new ExtensionHeaderError(`invalid quoted value "${out}"`);
     return out;
   };
 
@@ -129,9 +128,16 @@ function checkedBits(name: string, value: number | undefined, fallback: number):
   return bits;
 }
 
+/** Deflate options with every default filled in and every range checked; frozen. */
+export type ResolvedDeflateOptions = Readonly<Required<DeflateOptions>>;
+
+// Objects resolveDeflateOptions made, so resolving twice returns the same object.
+const resolvedOnce = new WeakSet<object>();
+
 /** Fills in defaults and checks ranges; throws RangeError on a bad option. */
-export function resolveDeflateOptions(options: DeflateOptions | boolean | undefined): Required<DeflateOptions> | null {
+export function resolveDeflateOptions(options: DeflateOptions | boolean | undefined): ResolvedDeflateOptions | null {
   if (!options) return null;
+  if (typeof options === 'object' && resolvedOnce.has(options)) return options as ResolvedDeflateOptions;
   const o = options === true ? {} : options;
   const resolved: Required<DeflateOptions> = {
     threshold: o.threshold ?? 1024,
@@ -153,6 +159,7 @@ export function resolveDeflateOptions(options: DeflateOptions | boolean | undefi
   if (!Number.isInteger(resolved.concurrency) || resolved.concurrency < 1) {
     throw new RangeError('perMessageDeflate.concurrency must be a positive integer');
   }
+  resolvedOnce.add(Object.freeze(resolved));
   return resolved;
 }
 
@@ -160,7 +167,7 @@ export function resolveDeflateOptions(options: DeflateOptions | boolean | undefi
  * Answers one permessage-deflate offer, or returns null to decline it
  * (unknown, invalid or repeated parameters: RFC 7692 section 7).
  */
-export function acceptDeflateOffer(offer: ExtensionOffer, options: Required<DeflateOptions>): DeflateParams | null {
+export function acceptDeflateOffer(offer: ExtensionOffer, options: ResolvedDeflateOptions): DeflateParams | null {
   if (offer.repeated.length > 0) return null;
   let serverBits = options.serverMaxWindowBits;
   let clientBits: number | null = null; // null: client did not say it can limit its window
@@ -201,7 +208,7 @@ export function acceptDeflateOffer(offer: ExtensionOffer, options: Required<Defl
 /** Walks the offers in the client's order and accepts the first one we can honour. */
 export function negotiateDeflate(
   offers: readonly ExtensionOffer[],
-  options: Required<DeflateOptions>,
+  options: ResolvedDeflateOptions,
 ): { params: DeflateParams; header: string } | null {
   for (const offer of offers) {
     if (offer.name !== 'permessage-deflate') continue;

@@ -1,9 +1,8 @@
 // Incremental parser for frames a client sends (RFC 6455 sections 5 and 7): bytes in,
 // messages and control frames out. Any split of the input gives the same events.
 import { isUtf8 } from 'node:buffer';
-import { isValidCloseCode } from './close';
-import { Opcode } from './encoder';
-import { ProtocolError } from './errors';
+import { ProtocolError, type ProtocolErrorCode } from './errors';
+import { CloseCode, isValidCloseCode, MAX_CLIENT_HEADER, MAX_CONTROL_PAYLOAD, Opcode } from './frames';
 import { applyMask, copyMasked } from './mask';
 import { Utf8Stream } from './utf8';
 
@@ -31,7 +30,7 @@ export interface ParserOptions {
 }
 
 // Parsing is synchronous, so every parser can share these; nothing per connection.
-const SCRATCH = Buffer.alloc(14);
+const SCRATCH = Buffer.alloc(MAX_CLIENT_HEADER);
 const MASK = Buffer.alloc(4);
 // Payloads at least this large are unmasked into their final buffer as they arrive, once
 // half of them is here: the work is done while the rest is in flight, and memory stays
@@ -143,9 +142,9 @@ export class FrameParser {
     }
   }
 
-  private fail(message: string, code: number): false {
+  private fail(code: ProtocolErrorCode, message: string): false {
     this.stop();
-    this.handler.onError(new ProtocolError(message, code));
+    this.handler.onError(new ProtocolError(code, message));
     return false;
   }
 
@@ -164,23 +163,24 @@ export class FrameParser {
     const opcode = b0 & 0x0f;
     const masked = (b1 & 0x80) !== 0;
     const lengthCode = b1 & 0x7f;
-    if ((b0 & 0x30) !== 0) return this.fail('RSV2 and RSV3 must be clear', 1002);
-    if (rsv1 && !this.allowCompression) return this.fail('RSV1 set but no extension was negotiated', 1002);
+    if ((b0 & 0x30) !== 0) return this.fail('WS_RESERVED_BITS', 'RSV2 and RSV3 must be clear');
+    if (rsv1 && !this.allowCompression) return this.fail('WS_UNEXPECTED_RSV1', 'RSV1 set but no extension was negotiated');
     if (masked !== this.requireMask) {
-      return this.fail(masked ? 'frames from a server must not be masked' : 'frames from a client must be masked', 1002);
+      if (masked) return this.fail('WS_MASK_FORBIDDEN', 'frames from a server must not be masked');
+      return this.fail('WS_MASK_REQUIRED', 'frames from a client must be masked');
     }
     if (opcode >= 0x8) {
-      if (opcode > Opcode.PONG) return this.fail(`reserved opcode ${opcode}`, 1002);
-      if (!fin) return this.fail('control frames must not be fragmented', 1002);
-      if (lengthCode > 125) return this.fail('control frame payload longer than 125 bytes', 1002);
-      if (rsv1) return this.fail('RSV1 set on a control frame', 1002);
+      if (opcode > Opcode.PONG) return this.fail('WS_INVALID_OPCODE', `reserved opcode ${opcode}`);
+      if (!fin) return this.fail('WS_FRAGMENTED_CONTROL', 'control frames must not be fragmented');
+      if (lengthCode > MAX_CONTROL_PAYLOAD) return this.fail('WS_CONTROL_TOO_LONG', 'control frame payload longer than 125 bytes');
+      if (rsv1) return this.fail('WS_UNEXPECTED_RSV1', 'RSV1 set on a control frame');
     } else if (opcode === Opcode.CONTINUATION) {
-      if (this.messageOpcode === 0) return this.fail('continuation frame without a message in progress', 1002);
-      if (rsv1) return this.fail('RSV1 set on a continuation frame', 1002);
+      if (this.messageOpcode === 0) return this.fail('WS_UNEXPECTED_CONTINUATION', 'continuation frame without a message in progress');
+      if (rsv1) return this.fail('WS_UNEXPECTED_RSV1', 'RSV1 set on a continuation frame');
     } else if (opcode === Opcode.TEXT || opcode === Opcode.BINARY) {
-      if (this.messageOpcode !== 0) return this.fail('new data frame before the last message was finished', 1002);
+      if (this.messageOpcode !== 0) return this.fail('WS_EXPECTED_CONTINUATION', 'new data frame before the last message was finished');
     } else {
-      return this.fail(`reserved opcode ${opcode}`, 1002);
+      return this.fail('WS_INVALID_OPCODE', `reserved opcode ${opcode}`);
     }
 
     const extra = lengthCode === 126 ? 2 : lengthCode === 127 ? 8 : 0;
@@ -197,12 +197,12 @@ export class FrameParser {
       length = (head[at + 2] << 8) | head[at + 3];
     } else if (lengthCode === 127) {
       const high = head.readUInt32BE(at + 2);
-      if (high & 0x80000000) return this.fail('64-bit payload length with the most significant bit set', 1002);
+      if (high & 0x80000000) return this.fail('WS_INVALID_LENGTH', '64-bit payload length with the most significant bit set');
       // Past 2^53 the number is not exact; it is far beyond any maxPayload anyway.
       length = high > 0x1fffff ? Number.MAX_SAFE_INTEGER : high * 0x100000000 + head.readUInt32BE(at + 6);
     }
     if (opcode < 0x8 && this.messageLength + length > this.maxPayload) {
-      return this.fail(`message exceeds the ${this.maxPayload}-byte limit`, 1009);
+      return this.fail('WS_MESSAGE_TOO_BIG', `message exceeds the ${this.maxPayload}-byte limit`);
     }
     if (masked) this.mask = head.readUInt32BE(at + 2 + extra);
     this.skip(size);
@@ -286,13 +286,13 @@ export class FrameParser {
     // Close.
     if (payload.length === 0) {
       this.stop();
-      return this.handler.onClose(1005, '');
+      return this.handler.onClose(CloseCode.NO_STATUS, '');
     }
-    if (payload.length === 1) return void this.fail('close frame with a 1-byte payload', 1002);
+    if (payload.length === 1) return void this.fail('WS_INVALID_CLOSE_FRAME', 'close frame with a 1-byte payload');
     const code = payload.readUInt16BE(0);
-    if (!isValidCloseCode(code)) return void this.fail(`invalid close code ${code}`, 1002);
+    if (!isValidCloseCode(code)) return void this.fail('WS_INVALID_CLOSE_CODE', `invalid close code ${code}`);
     const reason = payload.subarray(2);
-    if (!isUtf8(reason)) return void this.fail('close reason is not valid UTF-8', 1007);
+    if (!isUtf8(reason)) return void this.fail('WS_INVALID_UTF8', 'close reason is not valid UTF-8');
     this.stop();
     this.handler.onClose(code, reason.toString());
   }
@@ -303,17 +303,17 @@ export class FrameParser {
     if (this.fin && this.messageBuffer === null) {
       // The common case: a whole message in one frame, delivered without a copy.
       this.endMessage();
-      if (isText && !compressed && !isUtf8(payload)) return void this.fail('text message is not valid UTF-8', 1007);
+      if (isText && !compressed && !isUtf8(payload)) return void this.fail('WS_INVALID_UTF8', 'text message is not valid UTF-8');
       return this.handler.onMessage(payload, isText, compressed);
     }
     if (isText && !compressed) {
       this.utf8 ??= new Utf8Stream();
-      if (!this.utf8.push(payload)) return void this.fail('text message is not valid UTF-8', 1007);
+      if (!this.utf8.push(payload)) return void this.fail('WS_INVALID_UTF8', 'text message is not valid UTF-8');
     }
     this.append(payload);
     if (!this.fin) return;
     if (isText && !compressed && !this.utf8!.complete()) {
-      return void this.fail('text message ends inside a UTF-8 sequence', 1007);
+      return void this.fail('WS_INVALID_UTF8', 'text message ends inside a UTF-8 sequence');
     }
     const message = this.messageBuffer!.subarray(0, this.messageLength);
     this.endMessage();

@@ -1,13 +1,5 @@
 // Server frames (RFC 6455 section 5.2): never masked; 7-, 16- or 64-bit payload lengths.
-
-export const Opcode = {
-  CONTINUATION: 0x0,
-  TEXT: 0x1,
-  BINARY: 0x2,
-  CLOSE: 0x8,
-  PING: 0x9,
-  PONG: 0xa,
-} as const;
+import { Opcode } from './frames';
 
 /** Header bytes for an unmasked frame of `length` payload bytes. */
 export function headerSize(length: number): number {

@@ -1,0 +1,40 @@
+// The HTTP token grammar (RFC 9110 section 5.6.2) and comma-separated header lists, used
+// by the handshake, the extension and subprotocol parsers and the header checks.
+
+export type HeaderValue = string | string[] | undefined;
+
+/** tchar: any visible ASCII except delimiters. */
+export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** A field value may hold tab, space, visible ASCII and obs-text; never CR, LF or NUL. */
+const BAD_FIELD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+
+export function isToken(text: string): boolean {
+  return TOKEN.test(text);
+}
+
+export function isFieldValue(text: string): boolean {
+  return !BAD_FIELD_VALUE.test(text);
+}
+
+/** One header as a single string; repeated headers are joined as HTTP lists are. */
+export function single(value: HeaderValue): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/** The elements of a comma-separated list, trimmed; empty elements dropped (RFC 9110 5.6.1). */
+export function listItems(value: HeaderValue): string[] {
+  const text = single(value);
+  if (!text) return [];
+  const items: string[] = [];
+  for (const part of text.split(',')) {
+    const item = part.trim();
+    if (item !== '') items.push(item);
+  }
+  return items;
+}
+
+/** True when the comma-separated token list contains `token`, case-insensitively. */
+export function hasToken(value: HeaderValue, token: string): boolean {
+  return listItems(value).some((item) => item.toLowerCase() === token);
+}
