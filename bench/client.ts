@@ -13,8 +13,19 @@ import {
   type ClientResult,
   DEFLATE_TAIL,
   deflateMessage,
+  CHAT_K_AT,
+  CHAT_K_LEN,
+  CHAT_TS_AT,
+  CHAT_TS_LEN,
+  makeChat,
   makeJson,
   makePayload,
+  makeText,
+  PUSH_SEQ_AT,
+  PUSH_SEQ_LEN,
+  PUSH_SIZE,
+  pushTemplate,
+  type TextMix,
   maskedFrame,
   maskFor,
   serverFrame,
@@ -61,6 +72,7 @@ function endWindow(): void {
     cpu: (cpu.user + cpu.system) / 1e6 / seconds,
     errors: 0,
   };
+  if (latencyReport) result.latency = latencyReport();
   stopping = true;
 }
 
@@ -301,9 +313,9 @@ interface EchoSet {
   maskedSize: number;
 }
 
-function echoSet(size: number, binary: boolean, variants: number): EchoSet {
+function echoSet(size: number, binary: boolean, variants: number, mix: TextMix): EchoSet {
   const opcode = binary ? BINARY : TEXT;
-  const payloads = Array.from({ length: variants }, (_, i) => makePayload(size, binary, i));
+  const payloads = Array.from({ length: variants }, (_, i) => (binary ? makePayload(size, true, i) : makeText(size, mix, i)));
   const sent = payloads.map((p, i) => maskedFrame(opcode, p, maskFor(i)));
   const plain = payloads.map((p) => serverFrame(opcode, p));
   return {
@@ -385,7 +397,7 @@ function closedLoop(
 
 function runEcho(cfg: Extract<ClientConfig, { mode: 'echo' }>): void {
   const variants = Math.max(cfg.inflight + 1, cfg.size >= 65536 ? 3 : 8);
-  const set = echoSet(cfg.size, cfg.binary, variants);
+  const set = echoSet(cfg.size, cfg.binary, variants, cfg.mix);
   closedLoop(cfg, upgradeRequest(cfg.port, '/'), set.send, (sock, _headers, answered) => {
     let check: StreamCheck | null = null;
     let pre: Buffer | null = null;
@@ -406,7 +418,7 @@ function runEcho(cfg: Extract<ClientConfig, { mode: 'echo' }>): void {
 
 function runBroadcast(cfg: Extract<ClientConfig, { mode: 'broadcast' }>): void {
   const variants = Math.max(cfg.inflight + 1, 8);
-  const set = echoSet(cfg.size, false, variants);
+  const set = echoSet(cfg.size, false, variants, cfg.mix);
   const subRequest = upgradeRequest(cfg.port, '/sub');
   const SLOTS = 256;
   const delivered = new Int32Array(SLOTS);
@@ -618,7 +630,7 @@ function parseFrames(buf: Buffer): { items: Frame[]; used: number } | null {
 
 function runDeflate(cfg: Extract<ClientConfig, { mode: 'deflate' }>): void {
   const variants = Math.max(cfg.inflight + 1, 8);
-  const payloads = Array.from({ length: variants }, (_, i) => makeJson(cfg.size, i));
+  const payloads = Array.from({ length: variants }, (_, i) => makeJson(cfg.size, i, cfg.mix));
   // client_no_context_takeover lets every message be compressed once, here, up front.
   const frames = ring(payloads.map((p, i) => maskedFrame(TEXT, deflateMessage(p), maskFor(i), true)));
   const request = upgradeRequest(cfg.port, '/', 'permessage-deflate; client_no_context_takeover');
@@ -693,12 +705,234 @@ function runDeflate(cfg: Extract<ClientConfig, { mode: 'deflate' }>): void {
   });
 }
 
+// ---- relay and push scenarios --------------------------------------------------------------
+
+/**
+ * Splits a server's byte stream (unmasked, unfragmented frames) into frames across any
+ * chunking; calls onFrame(opcode, buf, start, end) with the payload's place in buf, which is
+ * valid only during the call. Returns false on a frame this generator never expects.
+ */
+function frameSplitter(onFrame: (opcode: number, buf: Buffer, start: number, end: number) => void): (chunk: Buffer) => boolean {
+  let pending: Buffer | null = null;
+  return (chunk) => {
+    let buf = chunk;
+    if (pending !== null) {
+      buf = Buffer.concat([pending, chunk]);
+      pending = null;
+    }
+    let at = 0;
+    while (buf.length - at >= 2) {
+      const b0 = buf[at];
+      const b1 = buf[at + 1];
+      if ((b0 & 0xf0) !== 0x80 || (b1 & 0x80) !== 0) return false; // FIN, no RSV, unmasked
+      let len = b1;
+      let head = 2;
+      if (len === 126) {
+        if (buf.length - at < 4) break;
+        len = buf.readUInt16BE(at + 2);
+        head = 4;
+      } else if (len === 127) {
+        if (buf.length - at < 10) break;
+        len = buf.readUInt32BE(at + 2) * 0x100000000 + buf.readUInt32BE(at + 6);
+        head = 10;
+      }
+      if (buf.length - at < head + len) break;
+      onFrame(b0 & 0x0f, buf, at + head, at + head + len);
+      at += head + len;
+    }
+    // What is left is part of a frame: keep a copy (chunk is a view of the shared read buffer).
+    if (at < buf.length) pending = Buffer.from(buf.subarray(at));
+    return true;
+  };
+}
+
+/** Latencies in microseconds, 1 µs buckets up to 2 s, one overflow bucket. */
+class LatencyHistogram {
+  private readonly buckets = new Uint32Array(2_000_001);
+  private n = 0;
+  private maxSeen = 0;
+  add(us: number): void {
+    const b = us < 0 ? 0 : us > 2_000_000 ? 2_000_000 : Math.round(us);
+    this.buckets[b]++;
+    this.n++;
+    if (us > this.maxSeen) this.maxSeen = us;
+  }
+  quantile(q: number): number {
+    const want = Math.ceil(q * this.n);
+    let seen = 0;
+    for (let i = 0; i < this.buckets.length; i++) {
+      seen += this.buckets[i];
+      if (seen >= want) return i;
+    }
+    return this.buckets.length - 1;
+  }
+  report(): ClientResult['latency'] {
+    return { p50: this.quantile(0.5) / 1000, p99: this.quantile(0.99) / 1000, max: this.maxSeen / 1000, samples: this.n };
+  }
+}
+
+const CLOCK_ZERO = performance.now();
+/** The generator's clock in whole microseconds: what chat messages carry as their timestamp. */
+const nowUs = () => Math.round((performance.now() - CLOCK_ZERO) * 1000);
+
+/**
+ * The chat room: cfg.conns members, each with cfg.inflight messages of its own in flight.
+ * Each message (200-400 B JSON, non-ASCII) carries its send time; the server publishes it to
+ * every member, the sender included. Every delivery is checked byte for byte against its
+ * template (all but the timestamp digits) and timed; a member sends its next message when
+ * its own comes back. Counted: deliveries.
+ */
+function runChat(cfg: Extract<ClientConfig, { mode: 'chat' }>): void {
+  const VARIANTS = Math.max(4, cfg.inflight + 1);
+  // Template k = member * VARIANTS + variant; the unmasked payload, and a masked frame to patch.
+  const payloads: Buffer[] = [];
+  const frames: Buffer[] = [];
+  const masks: Buffer[] = [];
+  for (let k = 0; k < cfg.conns * VARIANTS; k++) {
+    const p = makeChat(k);
+    const mask = maskFor(k);
+    payloads.push(p);
+    masks.push(mask);
+    frames.push(maskedFrame(TEXT, p, mask));
+  }
+  const histogram = new LatencyHistogram();
+  let inWindow = false;
+  let outstanding = 0;
+  const senders: ((n: number) => void)[] = [];
+  const request = upgradeRequest(cfg.port, '/chat');
+  const digits = Buffer.allocUnsafe(CHAT_TS_LEN);
+
+  openMany(
+    cfg.conns,
+    64,
+    20000,
+    (member, opened, failed) => {
+      open(
+        cfg.port,
+        request,
+        (sock) => {
+          let next = 0;
+          const send = (n: number) => {
+            for (let j = 0; j < n; j++) {
+              const k = member * VARIANTS + next;
+              next = (next + 1) % VARIANTS;
+              // Patch the timestamp into the masked frame (payload offset CHAT_TS_AT).
+              const frame = frames[k];
+              const at = frame.length - payloads[k].length;
+              digits.write(String(nowUs()).padStart(CHAT_TS_LEN, '0'), 0, 'latin1');
+              const mask = masks[k];
+              for (let i = 0; i < CHAT_TS_LEN; i++) frame[at + CHAT_TS_AT + i] = digits[i] ^ mask[(CHAT_TS_AT + i) & 3];
+              sock.write(frame);
+            }
+            outstanding += n;
+          };
+          senders[member] = send;
+          const split = frameSplitter((opcode, buf, start, end) => {
+            let k = 0;
+            for (let i = start + CHAT_K_AT; i < start + CHAT_K_AT + CHAT_K_LEN; i++) k = k * 10 + (buf[i] - 0x30);
+            const t = payloads[k];
+            if (
+              opcode !== TEXT ||
+              t === undefined ||
+              end - start !== t.length ||
+              buf.compare(t, 0, CHAT_TS_AT, start, start + CHAT_TS_AT) !== 0 ||
+              buf.compare(t, CHAT_TS_AT + CHAT_TS_LEN, t.length, start + CHAT_TS_AT + CHAT_TS_LEN, end) !== 0
+            ) {
+              return reject(sock, 'chat delivery differs from every message sent');
+            }
+            let ts = 0;
+            for (let i = start + CHAT_TS_AT; i < start + CHAT_TS_AT + CHAT_TS_LEN; i++) ts = ts * 10 + (buf[i] - 0x30);
+            if (inWindow) histogram.add(nowUs() - ts);
+            count++;
+            bytes += t.length;
+            if (((k / VARIANTS) | 0) === member) {
+              outstanding--;
+              if (!stopping) send(1);
+            }
+          });
+          opened();
+          return (chunk) => {
+            if (!split(chunk)) reject(sock, 'unexpected frame from the server');
+          };
+        },
+        failed,
+      );
+    },
+    (opened) => {
+      if (opened < cfg.conns) return finish();
+      // Give the server a moment to have every member in the room before the first message.
+      setTimeout(() => {
+        for (const send of senders) send(cfg.inflight);
+        setTimeout(() => {
+          inWindow = true;
+        }, cfg.warmup * 1000);
+        measure(cfg.warmup, cfg.duration, () => outstanding === 0 || errors > 0);
+      }, 200);
+    },
+  );
+  latencyReport = () => {
+    inWindow = false;
+    return histogram.report();
+  };
+}
+
+/**
+ * Timer push: cfg.conns connections that send nothing; the server sends each a 100 B text
+ * (JSON with multi-byte characters and a sequence number) every cfg.interval ms. Every
+ * delivery is checked against the template (all but the sequence digits). Counted: deliveries.
+ */
+function runPush(cfg: Extract<ClientConfig, { mode: 'push' }>): void {
+  const template = pushTemplate().bytes;
+  const request = upgradeRequest(cfg.port, '/push');
+  let first: Socket | null = null;
+  openMany(
+    cfg.conns,
+    200,
+    60000,
+    (_i, opened, failed) => {
+      open(
+        cfg.port,
+        request,
+        (sock) => {
+          first ??= sock;
+          const split = frameSplitter((opcode, buf, start, end) => {
+            if (
+              opcode !== TEXT ||
+              end - start !== PUSH_SIZE ||
+              buf.compare(template, 0, PUSH_SEQ_AT, start, start + PUSH_SEQ_AT) !== 0 ||
+              buf.compare(template, PUSH_SEQ_AT + PUSH_SEQ_LEN, PUSH_SIZE, start + PUSH_SEQ_AT + PUSH_SEQ_LEN, end) !== 0
+            ) {
+              return reject(sock, 'pushed message differs from the template');
+            }
+            count++;
+            bytes += PUSH_SIZE;
+          });
+          opened();
+          return (chunk) => {
+            if (!split(chunk)) reject(sock, 'unexpected frame from the server');
+          };
+        },
+        failed,
+      );
+    },
+    (opened) => {
+      if (opened < cfg.conns) return finish();
+      // All open: one message tells the server to start its timer.
+      first!.write(maskedFrame(TEXT, Buffer.from('start'), maskFor(0)));
+      measure(cfg.warmup, cfg.duration, () => true);
+    },
+  );
+}
+
+let latencyReport: (() => ClientResult['latency']) | null = null;
+
 // ---- entry ----------------------------------------------------------------------------------
 
 process.once('message', (msg: { cmd: 'run'; config: ClientConfig }) => {
   const cfg = msg.config;
   // A hard stop in case anything above fails to finish.
-  const limit = 'duration' in cfg ? (cfg.warmup + cfg.duration) * 1000 + 40000 : 180000;
+  // Opening thousands of connections (push) gets up to 60 s of its own.
+  const limit = 'duration' in cfg ? (cfg.warmup + cfg.duration) * 1000 + (cfg.mode === 'push' ? 100000 : 40000) : 180000;
   setTimeout(() => {
     fail('load generator timed out');
     finish();
@@ -707,6 +941,8 @@ process.once('message', (msg: { cmd: 'run'; config: ClientConfig }) => {
   else if (cfg.mode === 'broadcast') runBroadcast(cfg);
   else if (cfg.mode === 'handshake') runHandshake(cfg);
   else if (cfg.mode === 'idle') runIdle(cfg);
+  else if (cfg.mode === 'chat') runChat(cfg);
+  else if (cfg.mode === 'push') runPush(cfg);
   else runDeflate(cfg);
 });
 process.on('disconnect', () => process.exit(0));

@@ -1,6 +1,6 @@
 // `npm run bench:micro [-- --quick]`: the frame codec on its own, from the built package.
 // Frames/s parsed and encoded, and unmasking GB/s, in one process with no sockets.
-import { applyMask, encodeFrame, encodeHeader, FrameParser, Opcode } from 'wsgate';
+import { applyMask, encodeFrame, encodeHeader, FrameParser, Opcode } from 'wsgate/protocol';
 import { maskedFrame } from './common';
 
 const quick = process.argv.includes('--quick');
@@ -37,8 +37,8 @@ function parse(size: number, text: boolean): void {
       onMessage: () => void messages++,
       onPing: () => {},
       onPong: () => {},
-      onClose: () => {},
-      onError: (e) => {
+      onCloseFrame: () => {},
+      onProtocolError: (e) => {
         throw e;
       },
     },

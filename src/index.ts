@@ -1,27 +1,27 @@
-// The public surface of wsgate.
-export { attachWebSocket } from './attach';
-export type { AttachOptions, BroadcastOptions, CloseOptions, Endpoint, EndpointStats, Handler, UpgradeRequest } from './attach';
-export type { Middleware, Rejection, VerifyFn, VerifyResult } from './checks';
-export { DeflateCodec, JobLimiter, zlibContexts } from './deflate';
-export type { MessageCodec } from './deflate';
-export { acceptDeflateOffer, negotiateDeflate, parseExtensions, ExtensionHeaderError } from './extensions';
-export type { DeflateOptions, DeflateParams, ExtensionOffer } from './extensions';
-export {
-  computeAcceptKey,
-  formatAccept,
-  formatReject,
-  validateHandshake,
-  WEBSOCKET_GUID,
-} from './handshake';
-export type { HandshakeAccept, HandshakeDecision, HandshakeOptions, HandshakeReject, HandshakeRequest, OriginRule } from './handshake';
-export type { HeartbeatOptions } from './heartbeat';
-export { isValidCloseCode } from './protocol/close';
-export { encodeFrame, encodeHeader, Opcode } from './protocol/encoder';
-export { CloseCode, ProtocolError } from './protocol/errors';
-export { applyMask } from './protocol/mask';
-export { FrameParser } from './protocol/parser';
-export type { ParserHandler, ParserOptions } from './protocol/parser';
-export { WebSocket, WebSocketError } from './socket';
-export type { BackpressurePolicy, ReadyState, SendCallback, SendData, SendOptions } from './socket';
-export { LocalTopics } from './topics';
-export type { Topics } from './topics';
+// The public surface of wsgate: what the README documents, and nothing else.
+export { attachWebSocket } from './io/attach';
+export type {
+  BroadcastOptions,
+  CloseOptions,
+  Endpoint,
+  EndpointStats,
+  Handler,
+  PublishOptions,
+  UpgradeRequest,
+} from './io/endpoint';
+export type { AttachOptions } from './io/settings';
+export type { Middleware } from './io/guards/middleware';
+export type { Rejection, VerifyFn, VerifyResult } from './io/guards/verify';
+export type { HeartbeatOptions } from './io/liveness';
+export type { DeflateOptions } from './core/extensions';
+export type { OriginRule } from './core/origin';
+export { WebSocket, WebSocketError } from './io/connection';
+export type { ReadyState, SendCallback, SendData, SendOptions, WebSocketEvents } from './io/connection';
+export type { BackpressurePolicy } from './io/outbox';
+export type { TransportKind } from './transport/transport';
+export { CloseCode } from './core/frames';
+export { ProtocolError } from './core/errors';
+export type { ProtocolErrorCode } from './core/errors';
+export { LocalTopics } from './topics/local';
+export type { TopicSink, Topics } from './topics/topics';
+export { computeAcceptKey, validateHandshake } from './core/handshake';

@@ -385,19 +385,34 @@ describe('odd but valid requests', () => {
     await expectAcceptedAndEcho(client);
   });
 
-  test('2500 small headers before the handshake: Node keeps the first 2000, so it is refused', async () => {
-    // http.Server maxHeadersCount (2000) drops the rest, the WebSocket headers included.
-    const junk = Array.from({ length: 2500 }, (_, i) => `a:${i % 10}`);
+  // Numerous headers are Node's to handle, and Node changed: http.Server's limit
+  // (maxHeadersCount, 2000 names and values, so 1000 header lines) makes Node 20 drop the lines
+  // past it and pass the request on, while Node 22 and later answer such a request with their
+  // own bare 431 before 'upgrade' is emitted, so wsgate never sees it (measured on 20.20,
+  // 22.23 and 24.22: 1000 lines pass, 1001 get the 431). Only here does a test expect a
+  // different outcome per Node version.
+  const nodeRefusesManyHeaders = Number(process.versions.node.split('.')[0]) >= 22;
+  const junk = Array.from({ length: 2500 }, (_, i) => `a:${i % 10}`);
+
+  test('2500 small headers before the handshake: refused (Node 20: the handshake headers are dropped, so 400; 22+: Node\'s 431)', async () => {
     const client = await exchange(request(['GET /ws HTTP/1.1', ...junk, ...handshake().slice(1)]));
-    expect(client.statusLine).toBe('HTTP/1.1 400 Bad Request');
-    expect(client.body).toBe('Missing Host header\n');
+    if (nodeRefusesManyHeaders) {
+      expect(client.received.toString('latin1')).toBe(NODE_431);
+    } else {
+      expect(client.statusLine).toBe('HTTP/1.1 400 Bad Request');
+      expect(client.body).toBe('Missing Host header\n');
+    }
   });
 
-  test('2500 small headers after the handshake headers are ignored', async () => {
-    const junk = Array.from({ length: 2500 }, (_, i) => `a:${i % 10}`);
+  test('2500 small headers after the handshake headers: Node 20 drops them and the handshake succeeds; 22+ answers 431', async () => {
     const client = await connect();
     client.write(request([...handshake(), ...junk]));
-    await expectAcceptedAndEcho(client);
+    if (nodeRefusesManyHeaders) {
+      await client.waitClosed();
+      expect(client.received.toString('latin1')).toBe(NODE_431);
+    } else {
+      await expectAcceptedAndEcho(client);
+    }
   });
 
   test('frame bytes in the same packet as the handshake are not lost', async () => {

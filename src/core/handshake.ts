@@ -12,7 +12,7 @@ import {
   type ResolvedDeflateOptions,
 } from './extensions';
 import type { Refusal } from './http-response';
-import { type OriginRule, originAllowed } from './origin';
+import { type OriginRule, originRefusal } from './origin';
 import { parseProtocols, type ProtocolSelector, selectProtocol } from './subprotocols';
 import { hasToken, type HeaderValue, single } from './tokens';
 
@@ -32,8 +32,16 @@ export interface HandshakeRequest {
 }
 
 export interface HandshakeOptions {
-  /** When set, a request whose Origin matches no rule is refused with 403. */
+  /**
+   * Allowed origins; others get 403. '*' allows any. Absent: same origin only, i.e. a
+   * request whose Origin names another host:port than its Host (or publicOrigin) gets 403.
+   */
   origins?: readonly OriginRule[] | OriginRule;
+  /**
+   * The origin the server is reached at ('https://example.com'), for the same-origin default
+   * behind a proxy that rewrites Host. Host is trusted otherwise; X-Forwarded-Host is not read.
+   */
+  publicOrigin?: string | readonly string[];
   /** Refuse requests that carry no Origin header (only browsers send one). Default false. */
   requireOrigin?: boolean;
   /** Subprotocols the server speaks, in its order of preference, or a selector. */
@@ -159,9 +167,8 @@ export function negotiate(
   options: HandshakeOptions,
 ): HandshakeReject | { ok: true; value: Agreement } {
   const origin = single(h.origin) ?? single(h['sec-websocket-origin']);
-  if (!originAllowed(origin, options.origins, options.requireOrigin)) {
-    return reject(403, origin === undefined ? 'An Origin header is required' : `Origin "${origin}" is not allowed`);
-  }
+  const originProblem = originRefusal(origin, single(h.host) ?? single(h[':authority']), options);
+  if (originProblem !== null) return reject(403, originProblem);
 
   const offered = parseProtocols(h['sec-websocket-protocol']);
   if (offered === null) return reject(400, 'Malformed Sec-WebSocket-Protocol header');
@@ -188,4 +195,86 @@ export function negotiate(
     }
   }
   return { ok: true, value: { protocol: protocol === false ? '' : protocol, extensions, deflate } };
+}
+
+// ---------------------------------------------------------------------------------------
+// WebSocket over HTTP/2: the extended CONNECT of RFC 8441. The same rules as above
+// (checkVersion, negotiate, agreementHeaders); only the request line and the answer differ.
+
+/** The parts of an HTTP/2 request the handshake looks at: pseudo-headers and headers, lower case. */
+export interface ConnectRequest {
+  headers: Readonly<Record<string, HeaderValue>>;
+}
+
+export interface ConnectAccept {
+  ok: true;
+  /** RFC 8441 section 5: a 2xx answer opens the tunnel; we always send 200. */
+  status: 200;
+  /** Response headers without :status, names lower case (RFC 9113 section 8.2.1). */
+  headers: Record<string, string>;
+  protocol: string;
+  extensions: string;
+  deflate: DeflateParams | null;
+}
+
+export type ConnectDecision = ConnectAccept | HandshakeReject;
+
+// RFC 9113 section 8.2.2: a request carrying these is malformed. (TE is allowed only as "trailers".)
+const CONNECTION_SPECIFIC = ['connection', 'upgrade', 'keep-alive', 'proxy-connection', 'transfer-encoding'];
+
+/**
+ * Validates an HTTP/2 extended CONNECT that opens a WebSocket (RFC 8441 sections 4 and 5)
+ * and decides the answer. Throws only for invalid options, never for a bad request.
+ */
+export function validateConnect(request: ConnectRequest, options: HandshakeOptions = {}): ConnectDecision {
+  const h = request.headers;
+  const method = single(h[':method']);
+  // Section 4: the extended CONNECT is a CONNECT carrying :protocol.
+  if (method !== 'CONNECT') {
+    return reject(405, `Method ${method ?? '(none)'} cannot open a WebSocket over HTTP/2; use an extended CONNECT`, {
+      Allow: 'CONNECT',
+    });
+  }
+  const protocol = single(h[':protocol']);
+  if (protocol === undefined) return reject(400, 'A CONNECT without :protocol is not a WebSocket request');
+  // Section 5: the :protocol value is "websocket" (an HTTP Upgrade Token, compared case-insensitively).
+  if (protocol.toLowerCase() !== 'websocket') {
+    return reject(400, `The :protocol "${protocol}" is not supported here; this endpoint speaks "websocket"`);
+  }
+  // Section 4: with :protocol, :scheme and :path are required (unlike a plain CONNECT), and
+  // section 5 gives :authority the target host (RFC 9113 section 8.3.1 allows Host instead).
+  const scheme = single(h[':scheme']);
+  if (scheme === undefined || scheme === '') return reject(400, 'Missing :scheme pseudo-header');
+  if (scheme !== 'https' && scheme !== 'http') return reject(400, `The :scheme "${scheme}" cannot carry a WebSocket`);
+  const path = single(h[':path']);
+  if (path === undefined || path === '') return reject(400, 'Missing :path pseudo-header');
+  if (!single(h[':authority']) && !single(h.host)) return reject(400, 'Missing :authority pseudo-header');
+  for (const name of CONNECTION_SPECIFIC) {
+    if (h[name] !== undefined) return reject(400, `The connection-specific header ${name} is not allowed in HTTP/2`);
+  }
+  const te = single(h.te);
+  if (te !== undefined && te.trim().toLowerCase() !== 'trailers') {
+    return reject(400, 'The TE header may only be "trailers" in HTTP/2');
+  }
+
+  // Section 5: Sec-WebSocket-Version (and its 426 rule) applies unchanged.
+  const versionRefusal = checkVersion(h);
+  if (versionRefusal) return versionRefusal;
+
+  // Section 5: Sec-WebSocket-Key and Sec-WebSocket-Accept are not used. Some clients
+  // (undici) send a key anyway and check the accept; we answer one whenever a key comes,
+  // and hold a key that is sent to the same format as over HTTP/1.1.
+  const key = single(h['sec-websocket-key']);
+  if (key !== undefined && !isValidKey(key)) {
+    return reject(400, 'Sec-WebSocket-Key must be the base64 encoding of exactly 16 bytes');
+  }
+
+  // Section 5: origin, subprotocol and extension negotiation as in RFC 6455.
+  const agreed = negotiate(h, options);
+  if (!agreed.ok) return agreed;
+  const headers: Record<string, string> = {};
+  if (key !== undefined) headers['sec-websocket-accept'] = computeAcceptKey(key.trim());
+  const agreement = agreementHeaders(agreed);
+  for (const name of Object.keys(agreement)) headers[name.toLowerCase()] = agreement[name];
+  return { ok: true, status: 200, headers, ...agreed.value };
 }

@@ -92,7 +92,7 @@ function headerLines(headers: ResponseHeaders): string {
  * The bytes of a 101 response. `extra` adds headers set before the upgrade (e.g. a
  * session's Set-Cookie); a repeated header is given as an array.
  */
-export function formatAccept(accept: { headers: Record<string, string> }, extra?: ResponseHeaders): string {
+export function formatAccept(accept: { headers: ResponseHeaders }, extra?: ResponseHeaders): string {
   const more = extra ? headerLines(extra) : '';
   return `HTTP/1.1 101 Switching Protocols\r\n${headerLines(accept.headers)}${more}\r\n`;
 }

@@ -15,9 +15,9 @@ export interface ParserHandler {
   onPing(data: Buffer): void;
   onPong(data: Buffer): void;
   /** A valid close frame; code is 1005 when the frame had no payload. */
-  onClose(code: number, reason: string): void;
+  onCloseFrame(code: number, reason: string): void;
   /** The peer broke the protocol; the parser takes no more input. */
-  onError(error: ProtocolError): void;
+  onProtocolError(error: ProtocolError): void;
 }
 
 export interface ParserOptions {
@@ -144,7 +144,7 @@ export class FrameParser {
 
   private fail(code: ProtocolErrorCode, message: string): false {
     this.stop();
-    this.handler.onError(new ProtocolError(code, message));
+    this.handler.onProtocolError(new ProtocolError(code, message));
     return false;
   }
 
@@ -286,7 +286,7 @@ export class FrameParser {
     // Close.
     if (payload.length === 0) {
       this.stop();
-      return this.handler.onClose(CloseCode.NO_STATUS, '');
+      return this.handler.onCloseFrame(CloseCode.NO_STATUS, '');
     }
     if (payload.length === 1) return void this.fail('WS_INVALID_CLOSE_FRAME', 'close frame with a 1-byte payload');
     const code = payload.readUInt16BE(0);
@@ -294,7 +294,7 @@ export class FrameParser {
     const reason = payload.subarray(2);
     if (!isUtf8(reason)) return void this.fail('WS_INVALID_UTF8', 'close reason is not valid UTF-8');
     this.stop();
-    this.handler.onClose(code, reason.toString());
+    this.handler.onCloseFrame(code, reason.toString());
   }
 
   private dataFrame(payload: Buffer): void {

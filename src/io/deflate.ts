@@ -1,8 +1,18 @@
 // permessage-deflate (RFC 7692): the per-connection codec on node:zlib. Negotiation of
-// the parameters is pure and lives in extensions.ts.
+// the parameters is pure and lives in core/extensions.ts.
 import * as zlib from 'node:zlib';
-import type { DeflateOptions, DeflateParams } from './extensions';
-import { ProtocolError } from './protocol/errors';
+import { ProtocolError } from '../core/errors';
+import type { DeflateParams, ResolvedDeflateOptions } from '../core/extensions';
+import { type JobLimiter, sharedLimiter } from './job-limiter';
+
+/** A compression job that could not run because the connection's codec was closed first. */
+export class CodecClosedError extends Error {
+  override name = 'CodecClosedError';
+  readonly code = 'CODEC_CLOSED';
+  constructor() {
+    super('codec closed');
+  }
+}
 
 type Done = (error: Error | null, result?: Buffer) => void;
 
@@ -20,63 +30,9 @@ export interface MessageCodec {
 
 const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 
-/** Runs at most `limit` jobs at once; zlib work is costly in memory and thread-pool time. */
-export class JobLimiter {
-  private running = 0;
-  private readonly queue: ((release: () => void) => void)[] = [];
-  private pumping = false;
-  constructor(readonly limit: number) {}
-
-  run(job: (release: () => void) => void): void {
-    this.queue.push(job);
-    this.pump();
-  }
-
-  get active(): number {
-    return this.running;
-  }
-
-  get pending(): number {
-    return this.queue.length;
-  }
-
-  // A loop, not recursion: jobs that release at once (their codec closed) may be thousands.
-  private pump(): void {
-    if (this.pumping) return;
-    this.pumping = true;
-    try {
-      while (this.running < this.limit && this.queue.length > 0) {
-        this.running++;
-        this.queue.shift()!(this.releaser());
-      }
-    } finally {
-      this.pumping = false;
-    }
-  }
-
-  private releaser(): () => void {
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.running--;
-      this.pump();
-    };
-  }
-}
-
-const limiters = new Map<number, JobLimiter>();
-
-/** The process-wide limiter for a concurrency setting. */
-export function sharedLimiter(concurrency: number): JobLimiter {
-  let limiter = limiters.get(concurrency);
-  if (!limiter) limiters.set(concurrency, (limiter = new JobLimiter(concurrency)));
-  return limiter;
-}
-
 /**
- * Live zlib contexts, for tests and monitoring: every deflate and inflate stream made and
- * not yet freed, `pooled` of them idle in the pool below.
+ * @internal live zlib contexts, for tests: every deflate and inflate stream made and not
+ * yet freed, `pooled` of them idle in the pool below. Not part of the public surface.
  */
 export const zlibContexts = { deflate: 0, inflate: 0, pooled: 0 };
 
@@ -178,7 +134,7 @@ export class DeflateCodec implements MessageCodec {
 
   constructor(
     private readonly params: DeflateParams,
-    options: Required<DeflateOptions>,
+    options: ResolvedDeflateOptions,
     private readonly limiter: JobLimiter = sharedLimiter(options.concurrency),
   ) {
     this.threshold = options.threshold;
@@ -219,7 +175,7 @@ export class DeflateCodec implements MessageCodec {
     this.limiter.run((release) => {
       if (!this.closed) return body(release, done);
       release();
-      done(new Error('codec closed'));
+      done(new CodecClosedError());
     });
   }
 
@@ -247,7 +203,7 @@ export class DeflateCodec implements MessageCodec {
           if (err) freeStream('deflate', deflater);
           else giveBack('deflate', key, deflater, this.limiter.limit);
         }
-        if (this.closed) return done(new Error('codec closed'));
+        if (this.closed) return done(new CodecClosedError());
         if (err) return done(err);
         let out = Buffer.concat(chunks, length);
         // A sync flush ends with an empty stored block, 00 00 ff ff, which RFC 7692 drops.
@@ -286,7 +242,7 @@ export class DeflateCodec implements MessageCodec {
           this.inflater = null;
           freeStream('inflate', inflater);
         }
-        if (this.closed) return done(new Error('codec closed'));
+        if (this.closed) return done(new CodecClosedError());
         if (err) return done(err);
         done(null, Buffer.concat(chunks, length));
       };
@@ -294,11 +250,11 @@ export class DeflateCodec implements MessageCodec {
         length += chunk.length;
         // Checked while inflating: a bomb is stopped at maxSize, not after it is all in memory.
         if (length > maxSize) {
-          return finish(new ProtocolError(`inflated message exceeds the ${maxSize}-byte limit`, 1009), false);
+          return finish(new ProtocolError('WS_MESSAGE_TOO_BIG', `inflated message exceeds the ${maxSize}-byte limit`), false);
         }
         chunks.push(chunk);
       };
-      const onError = (err: Error) => finish(new ProtocolError(`corrupt compressed data: ${err.message}`, 1007), false);
+      const onError = (err: Error) => finish(new ProtocolError('WS_INVALID_COMPRESSED_DATA', `corrupt compressed data: ${err.message}`), false);
       inflater.on('data', onData);
       inflater.on('error', onError);
       const consumedBefore = inflater.bytesWritten;
@@ -322,7 +278,7 @@ export class DeflateCodec implements MessageCodec {
     if (this.closed) return;
     this.closed = true;
     // Jobs not started yet fail now; one in progress fails when zlib calls back.
-    const error = new Error('codec closed');
+    const error = new CodecClosedError();
     for (const job of this.compressions.drain()) job.done(error);
     for (const job of this.decompressions.drain()) job.done(error);
     if (this.deflater) freeStream('deflate', this.deflater);

@@ -35,8 +35,8 @@ export interface Transport {
   bind(sink: TransportSink): void;
   /** Writes one buffer; false means buffered past the high-water mark (wait for onDrain). */
   write(chunk: Buffer, callback?: (error?: Error | null) => void): boolean;
-  /** Writes several buffers as one unit where the transport can (cork, writev). */
-  writeMany(chunks: readonly Buffer[]): boolean;
+  /** Writes several buffers as one unit where the transport can (cork, writev); the callback follows the last. */
+  writeMany(chunks: readonly Buffer[], callback?: (error?: Error | null) => void): boolean;
   /** Ends our side politely (FIN, END_STREAM) once buffered bytes are out. */
   end(): void;
   /** Tears the transport down now (socket destroy, RST_STREAM CANCEL). */

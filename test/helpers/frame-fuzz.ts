@@ -3,9 +3,9 @@
 // the FrameParser in random chunks; plus the rules every outcome must obey.
 import { isUtf8 } from 'node:buffer';
 import fc from 'fast-check';
-import { isValidCloseCode } from '../../src/protocol/close';
-import { ProtocolError } from '../../src/protocol/errors';
-import { FrameParser, type ParserOptions } from '../../src/protocol/parser';
+import { isValidCloseCode } from '../../src/core/frames';
+import { ProtocolError } from '../../src/core/errors';
+import { FrameParser, type ParserOptions } from '../../src/core/parser';
 import { type ParserEvent, Recorder } from './parser-events';
 import { clientFrame, closePayload, type FrameSpec, type ServerFrame } from './raw-client';
 

@@ -1,7 +1,7 @@
 // Drives a FrameParser and records what it emits as plain values, for toEqual comparisons.
-import { FrameParser } from '../../src/protocol/parser';
-import type { ParserHandler, ParserOptions } from '../../src/protocol/parser';
-import type { ProtocolError } from '../../src/protocol/errors';
+import { FrameParser } from '../../src/core/parser';
+import type { ParserHandler, ParserOptions } from '../../src/core/parser';
+import type { ProtocolError } from '../../src/core/errors';
 
 export type ParserEvent =
   | { type: 'message'; text: boolean; compressed: boolean; data: string } // data: hex
@@ -28,10 +28,10 @@ export class Recorder implements ParserHandler {
   onPong(data: Buffer): void {
     this.record({ type: 'pong', data: data.toString('hex') });
   }
-  onClose(code: number, reason: string): void {
+  onCloseFrame(code: number, reason: string): void {
     this.record({ type: 'close', code, reason });
   }
-  onError(error: ProtocolError): void {
+  onProtocolError(error: ProtocolError): void {
     this.errors.push(error);
     this.record({ type: 'error', code: error.closeCode });
   }

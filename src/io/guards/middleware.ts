@@ -1,30 +1,13 @@
-// Checks that run before the 101 is written: Express middleware with a real ServerResponse
-// bound to the upgrade socket, and a plain verify(req) hook. Either can refuse with a
-// genuine HTTP response; nothing reaches the socket until the decision is made.
+// Express middleware before the upgrade: the `use` list runs in a small private Express
+// app with a real ServerResponse bound to the upgrade socket, so a middleware can refuse
+// with a genuine HTTP response; nothing reaches the socket until the decision is made.
 import { type IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { formatResponse, statusText } from './handshake';
+import { statusText } from '../../core/http-response';
+import type { CheckOutcome } from './outcome';
 
 /** An Express-style middleware: (req, res, next). */
 export type Middleware = (req: any, res: any, next: (err?: unknown) => void) => unknown;
-
-/** A refusal from verify(): sent as the HTTP response. */
-export interface Rejection {
-  status: number;
-  headers?: Record<string, string>;
-  body?: string;
-}
-
-export type VerifyResult = boolean | Rejection;
-export type VerifyFn = (req: IncomingMessage) => VerifyResult | Promise<VerifyResult>;
-
-export type CheckOutcome =
-  /** `headers`: what the middleware set on the response (e.g. Set-Cookie), for the 101. */
-  | { kind: 'accept'; headers?: Record<string, string | string[]> }
-  /** A middleware wrote its own response; the socket belongs to it and is ended after it. */
-  | { kind: 'responded'; status: number }
-  /** Nothing was written yet: send this response (see formatRejection). */
-  | { kind: 'reject'; status: number; headers: Record<string, string>; body: string; error?: unknown };
 
 const kState = Symbol('wsgate.checks');
 
@@ -68,17 +51,16 @@ function forwardRejection(result: unknown, next: (err?: unknown) => void): void 
   }
 }
 
+/** Runs the middleware for one request; `timeoutMs` is what is left of the guards' budget. */
+export type MiddlewareRun = (req: IncomingMessage, socket: Socket, timeoutMs: number) => Promise<CheckOutcome>;
+
 /**
  * Compiles the middleware list into a function that runs it for one request. The run
  * settles exactly once: accept, a response the middleware wrote, an error, a timeout
  * (503 after `timeoutMs`; 0 disables) or the client leaving. With `parent` (the user's
  * Express app) the middleware sees its settings (trust proxy, ...), locals and extensions.
  */
-export function middlewareRunner(
-  use: readonly Middleware[],
-  timeoutMs = 0,
-  parent?: unknown,
-): (req: IncomingMessage, socket: Socket) => Promise<CheckOutcome> {
+export function middlewareRunner(use: readonly Middleware[], parent?: unknown): MiddlewareRun {
   // Express is loaded only by endpoints that use middleware; it stays an optional peer.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   let express: () => ExpressApp;
@@ -103,7 +85,7 @@ export function middlewareRunner(
   app.use((req: Req) => req[kState]?.done(null));
   app.use((err: unknown, req: Req, _res: unknown, _next: unknown) => req[kState]?.done(err ?? new Error('middleware error')));
 
-  return (request, socket) =>
+  return (request, socket, timeoutMs) =>
     new Promise<CheckOutcome>((resolve) => {
       const req = request as Req;
       const params = req.params;
@@ -207,73 +189,12 @@ function carriedHeaders(res: ServerResponse): Record<string, string | string[]> 
   return out;
 }
 
-function errorOutcome(err: unknown): CheckOutcome {
+/** The answer to a middleware's next(err) or throw: the error's status, its message if it may be shown. */
+export function errorOutcome(err: unknown): CheckOutcome {
   const e = err as { status?: unknown; statusCode?: unknown; expose?: unknown; message?: unknown };
   const raw = typeof e?.status === 'number' ? e.status : typeof e?.statusCode === 'number' ? e.statusCode : 500;
   const status = Number.isInteger(raw) && raw >= 400 && raw <= 599 ? raw : 500;
   // As http-errors: client errors say what went wrong, server errors do not leak details.
   const expose = status < 500 && e?.expose !== false && typeof e?.message === 'string' && e.message !== '';
   return { kind: 'reject', status, headers: {}, body: expose ? String(e.message) : statusText(status), error: err };
-}
-
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
-
-function invalid(message: string): CheckOutcome {
-  return { kind: 'reject', status: 500, headers: {}, body: statusText(500), error: new TypeError(message) };
-}
-
-/** Runs verify(req); a throw, a rejected promise or an unusable result becomes a 500 carrying the error. */
-export async function runVerify(verify: VerifyFn, req: IncomingMessage): Promise<CheckOutcome> {
-  let result: VerifyResult;
-  try {
-    result = await verify(req);
-  } catch (err) {
-    return { kind: 'reject', status: 500, headers: {}, body: statusText(500), error: err ?? new Error('verify() threw') };
-  }
-  if (result === true) return { kind: 'accept' };
-  if (result === false) return { kind: 'reject', status: 401, headers: {}, body: statusText(401) };
-  if (!result || typeof result !== 'object' || !Number.isInteger(result.status) || result.status < 400 || result.status > 599) {
-    return invalid('verify() must return true, false or { status: 400-599, headers?, body? }');
-  }
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(result.headers ?? {})) {
-    if (!TOKEN.test(name) || BAD_VALUE.test(String(value))) return invalid(`verify() returned an invalid header: ${JSON.stringify(name)}`);
-    headers[name] = String(value);
-  }
-  const body = result.body === undefined ? statusText(result.status) : String(result.body);
-  return { kind: 'reject', status: result.status, headers, body };
-}
-
-/** Resolves to the check's outcome, or to a 503 when it takes longer than `ms` (0 disables). */
-export function withTimeout(check: Promise<CheckOutcome>, ms: number): Promise<CheckOutcome> {
-  if (!(ms > 0 && ms < Infinity)) return check;
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () =>
-        resolve({
-          kind: 'reject',
-          status: 503,
-          headers: {},
-          body: 'handshake checks timed out',
-          error: new Error(`verify() took longer than ${ms} ms`),
-        }),
-      ms,
-    );
-    check.then(
-      (outcome) => {
-        clearTimeout(timer);
-        resolve(outcome);
-      },
-      (err) => {
-        clearTimeout(timer);
-        reject(err);
-      },
-    );
-  });
-}
-
-/** The bytes of a refusal decided by the checks (verify, an error, a timeout). */
-export function formatRejection(rejection: { status: number; headers: Record<string, string>; body: string }): string {
-  return formatResponse(rejection.status, rejection.headers, rejection.body);
 }

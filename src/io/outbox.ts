@@ -1,0 +1,229 @@
+// A connection's outgoing side: frames wait here until the transport takes them. It batches
+// writes, keeps places for messages still being compressed (so order holds), counts
+// bufferedAmount, owes 'drain' when send() said false, and applies the backpressure policy.
+import type { Transport } from '../transport/transport';
+import { notSent } from './errors';
+
+/** What happens when a peer does not read and bufferedAmount passes maxBackpressure. */
+export type BackpressurePolicy = 'close' | 'drop';
+
+export interface OutboxLimits {
+  readonly maxBackpressure: number;
+  readonly backpressurePolicy: BackpressurePolicy;
+}
+
+export type SendCallback = (error?: Error) => void;
+
+/** One frame as written: a header with a small payload copied in, or a header and a large payload apart. */
+export interface Outgoing {
+  frame: Buffer;
+  payload: Buffer | null;
+  callback?: SendCallback;
+}
+
+/** What the outbox tells its connection. */
+export interface OutboxOwner {
+  /** Everything that send() said would wait has gone out. */
+  outboxDrained(): void;
+}
+
+export interface OutboxCounters {
+  bytesOut: number;
+}
+
+/** The verdict on one more message: take it, refuse it ('drop'), or give up on the peer ('close'). */
+export type Admission = 'ok' | 'drop' | 'close';
+
+// Batches up to this size are joined into one buffer; larger ones go through cork/uncork.
+const JOIN_LIMIT = 64 * 1024;
+const PENDING = Buffer.alloc(0);
+
+export class Outbox {
+  // Writes made while a batch is open go out in one transport write.
+  private batching = false;
+  private batch: Buffer[] | null = null; // made on first use, then reused
+  private batchBytes = 0;
+  // Frames held back behind a message that is still being compressed, to keep order.
+  private held: Outgoing[] | null = null;
+  private heldBytes = 0;
+  // send() returned false because of held frames; 'drain' is due once they are written.
+  private drainOwed = false;
+  private endPending = false;
+  private closed = false;
+  // Bytes handed to the transport, and the backlog when progress was last marked (liveness).
+  private written = 0;
+  private writtenAtMark = 0;
+  private pendingAtMark = 0;
+  private queuedAtMark = 0;
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly limits: OutboxLimits,
+    private readonly counters: OutboxCounters,
+    private readonly owner: OutboxOwner,
+  ) {}
+
+  /** Bytes accepted and not yet taken by the kernel (or the HTTP/2 session). */
+  get bufferedAmount(): number {
+    return this.transport.writableLength + this.batchBytes + this.heldBytes;
+  }
+
+  /** Whether one more message may be queued, by the backpressure policy. */
+  admit(): Admission {
+    if (this.bufferedAmount <= this.limits.maxBackpressure) return 'ok';
+    return this.limits.backpressurePolicy;
+  }
+
+  /** From here until endBatch(), frames without callbacks are collected into one write. */
+  beginBatch(): void {
+    this.batching = true;
+  }
+
+  endBatch(): void {
+    this.batching = false;
+    this.flushBatch();
+  }
+
+  /** Queues a frame behind any held ones. True while under the transport's high-water mark. */
+  push(item: Outgoing): boolean {
+    if (this.held !== null) {
+      this.hold(item);
+      this.drainOwed = true;
+      return false;
+    }
+    return this.write(item);
+  }
+
+  /** Writes a control frame now: it may overtake a message being compressed. */
+  pushNow(item: Outgoing): boolean {
+    return this.write(item);
+  }
+
+  /** Holds a place for a message not ready yet; `size` counts toward bufferedAmount meanwhile. */
+  reserve(size: number, callback?: SendCallback): Outgoing {
+    const slot: Outgoing = { frame: PENDING, payload: null, callback };
+    (this.held ??= []).push(slot);
+    this.heldBytes += size;
+    return slot;
+  }
+
+  /** True while the slot still waits in this outbox (false once the connection closed). */
+  holds(slot: Outgoing): boolean {
+    return this.held !== null && this.held.includes(slot);
+  }
+
+  /** Puts the finished frame into its place and writes what is now in order. */
+  fill(slot: Outgoing, size: number, frame: Buffer, payload: Buffer | null): void {
+    slot.frame = frame;
+    slot.payload = payload;
+    this.heldBytes += frame.length + (payload?.length ?? 0) - size;
+    this.releaseHeld();
+  }
+
+  /** After reserving: true when under the high-water mark, else 'drain' is owed. */
+  acceptedWhileHolding(): boolean {
+    if (this.bufferedAmount < this.transport.writableHighWaterMark) return true;
+    this.drainOwed = true;
+    return false;
+  }
+
+  /** The transport drained. */
+  transportDrained(): void {
+    this.drainOwed = false;
+    this.owner.outboxDrained();
+  }
+
+  /** Ends the transport once held frames are out; false while they are still held. */
+  endWhenFlushed(): boolean {
+    if (this.held !== null) {
+      this.endPending = true;
+      return false;
+    }
+    this.endPending = false;
+    this.flushBatch();
+    this.transport.end();
+    return true;
+  }
+
+  /** The connection is gone: drop everything queued here. */
+  clear(): void {
+    this.closed = true;
+    if (this.batch !== null) this.batch.length = 0;
+    this.batchBytes = 0;
+    this.held = null;
+    this.heldBytes = 0;
+  }
+
+  /** Starts a liveness measurement: how much of our backlog the peer takes from now on. */
+  markProgress(): void {
+    this.pendingAtMark = this.transport.writableLength;
+    this.writtenAtMark = this.written;
+    this.queuedAtMark = this.transport.queuedBelow();
+  }
+
+  /** True when the peer took some of the backlog since the mark; starts a new measurement. */
+  drainedSinceMark(): boolean {
+    const completed = this.pendingAtMark + (this.written - this.writtenAtMark) > this.transport.writableLength;
+    const taking = this.queuedAtMark > 0 && this.transport.queuedBelow() < this.queuedAtMark;
+    const drained = this.pendingAtMark > 0 && (completed || taking);
+    this.markProgress();
+    return drained;
+  }
+
+  private hold(item: Outgoing): void {
+    this.held!.push(item);
+    this.heldBytes += item.frame.length + (item.payload?.length ?? 0);
+  }
+
+  /** Writes held frames in order, up to the first one still being compressed. */
+  private releaseHeld(): void {
+    const held = this.held;
+    if (held === null) return;
+    while (held.length > 0 && held[0].frame !== PENDING) {
+      const item = held.shift()!;
+      this.heldBytes -= item.frame.length + (item.payload?.length ?? 0);
+      this.write(item);
+    }
+    if (held.length > 0) return;
+    this.held = null;
+    this.heldBytes = 0;
+    if (this.endPending) this.endWhenFlushed();
+    // send() returned false while frames were held; if the transport took everything, it
+    // will not emit 'drain' itself, so this is the moment to tell the sender.
+    if (this.drainOwed && !this.transport.needDrain && !this.closed) this.transportDrained();
+  }
+
+  private write(item: Outgoing): boolean {
+    if (this.closed) return false;
+    const size = item.frame.length + (item.payload?.length ?? 0);
+    this.counters.bytesOut += size;
+    if (this.batching && item.callback === undefined) {
+      const batch = (this.batch ??= []);
+      batch.push(item.frame);
+      if (item.payload !== null) batch.push(item.payload);
+      this.batchBytes += size;
+      return this.bufferedAmount < this.transport.writableHighWaterMark;
+    }
+    this.flushBatch();
+    this.written += size;
+    // Node reports a write cut short by a destroy differently by version (ERR_STREAM_DESTROYED,
+    // ECANCELED): to the sender it is one thing, the message did not go out.
+    const done = item.callback ? (err?: Error | null) => item.callback!(err ? notSent(err) : undefined) : undefined;
+    if (item.payload === null) return this.transport.write(item.frame, done);
+    return this.transport.writeMany([item.frame, item.payload], done);
+  }
+
+  private flushBatch(): void {
+    const batch = this.batch;
+    if (batch === null || batch.length === 0) return;
+    const bytes = this.batchBytes;
+    this.batchBytes = 0;
+    this.written += bytes;
+    if (!this.closed) {
+      if (batch.length === 1) this.transport.write(batch[0]);
+      else if (bytes <= JOIN_LIMIT) this.transport.write(Buffer.concat(batch, bytes));
+      else this.transport.writeMany(batch);
+    }
+    batch.length = 0; // the array is reused: one less allocation per incoming chunk
+  }
+}
