@@ -389,6 +389,7 @@ function startBun(config: ServerConfig, cpu: number): ChildProcess {
   return child;
 }
 
+const HAS_PROC = existsSync(`/proc/${process.pid}/stat`);
 /** CPU time (user + system, µs) and RSS of a process, from /proc. */
 function procCpu(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
@@ -423,7 +424,9 @@ function waitFor<T>(child: ChildProcess, pick: (msg: any) => T | undefined, ms: 
 
 let askId = 0;
 function ask<T>(child: ChildProcess, cmd: 'mem' | 'cpu'): Promise<T> {
-  if (procChildren.has(child)) {
+  // CPU always from /proc where there is one: synchronous, so a server whose event loop is
+  // saturated cannot delay the sample (over IPC it could, and skew the window's two ends).
+  if (procChildren.has(child) || (cmd === 'cpu' && HAS_PROC)) {
     try {
       return Promise.resolve((cmd === 'cpu' ? procCpu(child.pid!) : procMem(child.pid!)) as T);
     } catch (err) {
@@ -753,6 +756,23 @@ async function selfCheck(): Promise<void> {
     ok &&= pass;
     console.log(`  scenario ${s.id}: corrupted -> ${bad.error ?? 'NOT CAUGHT'}; clean -> ${good.error ?? 'ok'}  ${pass ? 'PASS' : 'FAIL'}`);
   }
+  // The relay scenarios' checks, against the raw server acting as a minimal relay.
+  for (const id of ['9', '11']) {
+    const s = SCENARIOS.find((x) => x.id === id)!;
+    const small: Scenario = {
+      ...s,
+      client: (port) => {
+        const c = s.client(port);
+        return c.mode === 'push' ? { ...c, conns: 200 } : c;
+      },
+    };
+    const bad = await runOne(0, small, 'raw', true);
+    const good = await runOne(0, small, 'raw', false);
+    const delivered = good.result?.count ?? 0;
+    const pass = bad.error !== undefined && good.error === undefined && delivered > 0;
+    ok &&= pass;
+    console.log(`  scenario ${id}: corrupted -> ${bad.error ?? 'NOT CAUGHT'}; clean -> ${good.error ?? `ok (${delivered} deliveries checked)`}  ${pass ? 'PASS' : 'FAIL'}`);
+  }
   // The plain ws server must not pick up bufferutil just because it is installed.
   const impl = await probeWs();
   const plain = impl.ws;
@@ -788,12 +808,14 @@ async function main(): Promise<void> {
     pinned: pin ? `server on CPU ${SERVER_CPU}, load generator on CPU ${CLIENT_CPU}` : 'no',
   };
   console.log(
-    `wsgate bench: ${machine.cpu} x${machine.cores}, Node ${machine.node} (${NODE}), ws ${machine.ws}, bufferutil ${machine.bufferutil ?? 'not installed'}, ` +
+    `wsgate bench: ${machine.cpu} x${machine.cores}, Node ${machine.node} (${NODE}), ws ${machine.ws}, bufferutil ${machine.bufferutil ?? (opts.servers.includes('ws+native') ? 'not installed' : 'not used')}, ` +
       `Bun ${BUN_VERSION ?? 'not run'}, pinning: ${machine.pinned}`,
   );
   if (opts.servers.includes('bun') && !BUN) {
     unavailable.set('bun', 'n/a (bun not installed)');
-    console.log('bun will not run: it could not be installed (npm install --no-save bun); the other servers run as usual');
+    console.log(
+      `Bun skipped: ${opts.bun !== null ? `--bun ${opts.bun} does not run` : `it could not be installed (npm install --no-save --prefix ${join(CACHE, 'bun')} bun)`}; the other servers run as usual`,
+    );
   }
   if (opts.servers.includes('ws+native') && !BUFFERUTIL_DIR) unavailable.set('ws+native', 'n/a (bufferutil not installed)');
   opts.servers = opts.servers.filter((k) => !unavailable.has(k));

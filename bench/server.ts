@@ -5,7 +5,7 @@ import type { Socket } from 'node:net';
 import { dirname, sep } from 'node:path';
 import { attachWebSocket, type Endpoint, type WebSocket as GateSocket } from 'wsgate';
 import type { WebSocket as WsSocket } from 'ws';
-import { acceptKey, type MemReport, pushMessage, type ServerConfig, type WsImpl } from './common';
+import { acceptKey, type MemReport, pushMessage, type ServerConfig, serverFrame, TEXT, type WsImpl } from './common';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ServerConfig;
 const isWs = config.kind === 'ws' || config.kind === 'ws+native';
@@ -114,6 +114,50 @@ if (config.kind === 'wsgate') {
     });
   }
 } else {
+  // Self-check only (--self-check): the raw server as a minimal relay, so the generator's
+  // chat and push verification can be shown to pass on good deliveries and catch a bad byte.
+  const members = new Set<Socket>();
+  let relayed = 0;
+  const deliver = (frame: Buffer) => {
+    relayed++;
+    for (const m of members) {
+      // With `corrupt`, one delivery of the 50th chat message (5th push) gets a byte flipped.
+      if (config.corrupt && relayed === (config.mode === 'push' ? 5 : 50) && m === members.values().next().value) {
+        const bad = Buffer.from(frame);
+        bad[bad.length - 3] ^= 0x01;
+        m.write(bad);
+      } else m.write(frame);
+    }
+  };
+  if (config.mode === 'push') {
+    let seq = 0;
+    setInterval(() => {
+      if (members.size > 0) deliver(serverFrame(TEXT, Buffer.from(pushMessage(config.push!, ++seq))));
+    }, config.push!.interval);
+  }
+  const rawRelay = (socket: Socket, head: Buffer) => {
+    members.add(socket);
+    socket.on('close', () => members.delete(socket));
+    let buf = head;
+    socket.on('data', (chunk: Buffer) => {
+      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+      // Client frames: FIN, masked, payload under 64 KiB (all this generator sends here).
+      while (buf.length >= 2) {
+        let len = buf[1] & 0x7f;
+        let at = 2;
+        if (len === 126) {
+          if (buf.length < 4) break;
+          len = buf.readUInt16BE(2);
+          at = 4;
+        }
+        if (buf.length < at + 4 + len) break;
+        const payload = Buffer.allocUnsafe(len);
+        for (let i = 0; i < len; i++) payload[i] = buf[at + 4 + i] ^ buf[at + (i & 3)];
+        if (config.mode === 'chat') deliver(serverFrame(buf[0] & 0x0f, payload));
+        buf = buf.subarray(at + 4 + len);
+      }
+    });
+  };
   // The ceiling: answer the 101, then echo bytes with no WebSocket work at all.
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     socket.on('error', noop);
@@ -123,6 +167,7 @@ if (config.kind === 'wsgate') {
         `Sec-WebSocket-Accept: ${acceptKey(key)}\r\n\r\n`,
     );
     socket.setNoDelay(true);
+    if (config.mode === 'chat' || config.mode === 'push') return rawRelay(socket, head);
     if (head.length > 0) socket.write(head);
     if (!config.corrupt) {
       socket.pipe(socket);

@@ -1,4 +1,4 @@
-// `npm run bench:text [-- --quick] [--json FILE]`: the text path alone, in one process with no
+// `npm run bench:text [-- --quick] [--ms N] [--json FILE]`: the text path alone, in one process with no
 // sockets and no wsgate code: the Node primitives a WebSocket server can decode, encode and
 // validate UTF-8 with, per payload size and character mix, in ns per operation (lower is
 // better). Run it under each Node version of interest (`node dist-bench/text-micro.js`, or
@@ -10,8 +10,9 @@ import { makeText, multiByteShare, type TextMix } from './common';
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
 const jsonOut = argv.includes('--json') ? argv[argv.indexOf('--json') + 1] : undefined;
-/** Time per cell; each cell is also bounded in iterations. */
-const CELL_MS = quick ? 12 : 40;
+/** Time per cell (--ms N, at most 2 s); each cell is also bounded in iterations. */
+const msArg = argv.includes('--ms') ? Number(argv[argv.indexOf('--ms') + 1]) : NaN;
+const CELL_MS = msArg > 0 ? Math.min(msArg, 2000) : quick ? 12 : 40;
 const MAX_ITERATIONS = 5e7;
 const SIZES = [32, 1024, 16384, 65536];
 const MIXES: TextMix[] = ['ascii', 'mixed', 'cjk'];

@@ -66,6 +66,8 @@ export interface HandshakeAccept {
 
 export interface HandshakeReject extends Refusal {
   ok: false;
+  /** Set when the refusal is the Origin rule (403), so operators can count it apart. */
+  cause?: 'origin';
 }
 
 export type HandshakeDecision = HandshakeAccept | HandshakeReject;
@@ -168,7 +170,7 @@ export function negotiate(
 ): HandshakeReject | { ok: true; value: Agreement } {
   const origin = single(h.origin) ?? single(h['sec-websocket-origin']);
   const originProblem = originRefusal(origin, single(h.host) ?? single(h[':authority']), options);
-  if (originProblem !== null) return reject(403, originProblem);
+  if (originProblem !== null) return { ...reject(403, originProblem), cause: 'origin' };
 
   const offered = parseProtocols(h['sec-websocket-protocol']);
   if (offered === null) return reject(400, 'Malformed Sec-WebSocket-Protocol header');

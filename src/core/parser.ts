@@ -18,6 +18,11 @@ export interface ParserHandler {
   onCloseFrame(code: number, reason: string): void;
   /** The peer broke the protocol; the parser takes no more input. */
   onProtocolError(error: ProtocolError): void;
+  /**
+   * Every frame's header, before its payload is read (with ParserOptions.reportHeaders):
+   * where limits that count frames apply. False stops parsing (the handler failed the peer).
+   */
+  onFrameHeader?(opcode: number, payloadLength: number): boolean;
 }
 
 export interface ParserOptions {
@@ -27,6 +32,8 @@ export interface ParserOptions {
   allowCompression?: boolean;
   /** Frames from clients must be masked; true for a server. */
   requireMask?: boolean;
+  /** Call handler.onFrameHeader for every frame. Default false. */
+  reportHeaders?: boolean;
 }
 
 // Parsing is synchronous, so every parser can share these; nothing per connection.
@@ -47,6 +54,7 @@ export class FrameParser {
   private readonly maxPayload: number;
   private readonly allowCompression: boolean;
   private readonly requireMask: boolean;
+  private readonly reportHeaders: boolean;
 
   // Unconsumed input: chunks[0] is read from `offset`.
   private chunks: Buffer[] = [];
@@ -81,6 +89,7 @@ export class FrameParser {
     this.maxPayload = options.maxPayload;
     this.allowCompression = options.allowCompression ?? false;
     this.requireMask = options.requireMask ?? true;
+    this.reportHeaders = options.reportHeaders === true && typeof handler.onFrameHeader === 'function';
   }
 
   /** Feeds bytes in. Events fire synchronously from inside this call. */
@@ -216,6 +225,7 @@ export class FrameParser {
       this.messageCompressed = rsv1;
     }
     this.state = State.Payload;
+    if (this.reportHeaders && !this.handler.onFrameHeader!(opcode, length)) return false;
     return true;
   }
 

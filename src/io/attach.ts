@@ -1,41 +1,71 @@
 // attachWebSocket: one dispatcher per server listens for upgrade requests and hands each
 // to the first endpoint whose path matches; unclaimed ones get 404.
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { Http2SecureServer, Http2Server, IncomingHttpHeaders } from 'node:http2';
 import type { Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { formatReject } from '../core/http-response';
 import { splitUrl } from '../core/routes';
 import { type Endpoint, EndpointImpl, type Handler } from './endpoint';
 import { Http1Attempt, writeAndEnd } from './http1-attempt';
+import type { Http2Attempt } from './http2-attempt';
+import { type Http2Listening, listenHttp2 } from './http2-listen';
 import { type AttachOptions, resolveSettings } from './settings';
 import { handleAttempt } from './upgrade';
 
-type AnyServer = HttpServer | HttpsServer;
+type AnyHttp2Server = Http2Server | Http2SecureServer;
+/** Any server wsgate attaches to: HTTP/1.1 (http, https) or HTTP/2 (h2c, h2 with or without allowHTTP1). */
+export type AttachableServer = HttpServer | HttpsServer | AnyHttp2Server;
+
+function isHttp2(server: AttachableServer): server is AnyHttp2Server {
+  return typeof (server as Partial<AnyHttp2Server>).updateSettings === 'function';
+}
 
 /** One upgrade listener per server, shared by every endpoint attached to it. */
 class Dispatcher {
   private endpoints: EndpointImpl[] = [];
+  private http2: Http2Listening | null = null;
   readonly listener = (req: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head);
   // Runs before every other upgrade listener: how many listeners a socket had as Node gave it.
   readonly baseline = (_req: IncomingMessage, socket: Socket) => baselines.set(socket, listeners(socket));
 
-  constructor(private readonly server: AnyServer) {}
+  constructor(private readonly server: AttachableServer) {}
 
   add(endpoint: EndpointImpl): void {
     // A closed endpoint stays only to answer 503 while nothing replaces it: attaching anew
     // (a restart in tests, hot reload) frees its paths.
     this.endpoints = this.endpoints.filter((e) => !e.closing);
     this.endpoints.push(endpoint);
+    // HTTP/2 servers advertise extended CONNECT only once an endpoint wants it.
+    if (this.http2 === null && endpoint.settings.http2 && isHttp2(this.server)) {
+      this.http2 = listenHttp2(this.server, (attempt) => this.onConnect(attempt), {
+        claims: (headers) => this.route(headers[':path'], true) !== null,
+      });
+    }
+  }
+
+  /** The first endpoint whose path matches (live ones before closed ones). */
+  private route(url: string | undefined, http2: boolean): { endpoint: EndpointImpl; params: Params; query: Params } | null {
+    const { pathname, query } = splitUrl(url);
+    for (const endpoint of this.endpoints) {
+      if (http2 && !endpoint.settings.http2) continue;
+      const params = endpoint.settings.match(pathname);
+      if (params) return { endpoint, params, query };
+    }
+    return null;
+  }
+
+  private onConnect(attempt: Http2Attempt): void {
+    const found = this.route(attempt.url, true);
+    if (found) handleAttempt(found.endpoint, attempt, found.params, found.query);
   }
 
   private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
-    const { pathname, query } = splitUrl(req.url);
-    for (const endpoint of this.endpoints) {
-      const params = endpoint.settings.match(pathname);
-      if (params) return handleAttempt(endpoint, new Http1Attempt(req, socket, head), params, query);
-    }
+    const found = this.route(req.url, false);
+    if (found) return handleAttempt(found.endpoint, new Http1Attempt(req, socket, head), found.params, found.query);
+    const { pathname } = splitUrl(req.url);
     const reason = `No WebSocket endpoint at ${pathname}`;
-    if (this.server.listenerCount('upgrade') === OWN_LISTENERS) return notFound(socket, reason);
+    if ((this.server as Upgradable).listenerCount('upgrade') === OWN_LISTENERS) return notFound(socket, reason);
     // Another upgrade listener may own this path. If by the next turn of the event loop it
     // has neither answered nor taken the socket (listened on it), nobody will: answer 404.
     const before = baselines.get(socket) ?? 0;
@@ -65,21 +95,26 @@ function untouched(socket: Socket, listenersBefore: number): boolean {
   return listeners(socket) <= listenersBefore;
 }
 
-const dispatchers = new WeakMap<AnyServer, Dispatcher>();
+type Params = Record<string, string | string[]>;
+type Upgradable = HttpServer | HttpsServer;
+
+const dispatchers = new WeakMap<AttachableServer, Dispatcher>();
 
 /**
- * Serves WebSocket connections on an existing http or https server, sharing its port.
- * Several endpoints may be attached to one server; they are tried in order.
+ * Serves WebSocket connections on an existing server, sharing its port: HTTP/1.1 upgrades
+ * on http, https and allowHTTP1 servers, and RFC 8441 extended CONNECT streams on HTTP/2
+ * servers. Several endpoints may be attached to one server; they are tried in order.
  */
-export function attachWebSocket(server: AnyServer, handler: Handler, options: AttachOptions = {}): Endpoint {
+export function attachWebSocket(server: AttachableServer, handler: Handler, options: AttachOptions = {}): Endpoint {
   if (typeof handler !== 'function') throw new TypeError('attachWebSocket: handler must be a function');
   const endpoint = new EndpointImpl(handler, resolveSettings(options));
   let dispatcher = dispatchers.get(server);
   if (!dispatcher) {
     dispatcher = new Dispatcher(server);
     dispatchers.set(server, dispatcher);
-    server.prependListener('upgrade', dispatcher.baseline);
-    server.on('upgrade', dispatcher.listener);
+    // HTTP/2 servers with allowHTTP1 emit 'upgrade' for their HTTP/1.1 connections too.
+    (server as Upgradable).prependListener('upgrade', dispatcher.baseline);
+    (server as Upgradable).on('upgrade', dispatcher.listener);
   }
   dispatcher.add(endpoint);
   return endpoint;

@@ -2,63 +2,25 @@
 // frame parser, the outbox and the close handshake state machine.
 import { isUtf8 } from 'node:buffer';
 import { EventEmitter } from 'node:events';
-import { encodeFrame, encodeHeader, encodeTextFrame } from '../core/encoder';
+import { encodeFrame, encodeTextFrame } from '../core/encoder';
 import { ProtocolError } from '../core/errors';
 import { CloseCode, encodeClosePayload, isValidCloseCode, MAX_CONTROL_PAYLOAD, Opcode } from '../core/frames';
 import { FrameParser, type ParserHandler } from '../core/parser';
 import type { Transport, TransportKind, TransportSink } from '../transport/transport';
 import { CloseHandshake, CloseState, type ReadyState } from './close-state';
+import type { CloseCause, ConnectionHost, ConnectionSettings, Negotiated } from './connection-host';
 import type { MessageCodec } from './deflate';
 import { WebSocketError } from './errors';
 import { messageIterator } from './iterator';
-import { type Outgoing, Outbox, type OutboxLimits, type OutboxOwner, type SendCallback } from './outbox';
+import { COPY_LIMIT, frameParts, type SendData, type SendOptions, toBuffer } from './message';
+import { Outbox, type OutboxOwner, type SendCallback } from './outbox';
+import { RATE_LIMIT_REASON, RateLimiter } from './rate-limit';
 
 export type { ReadyState } from './close-state';
+export type { ConnectionCounters, ConnectionHost, ConnectionSettings, Negotiated } from './connection-host';
 export { WebSocketError } from './errors';
+export { type SendData, type SendOptions, toBuffer } from './message';
 export type { BackpressurePolicy, SendCallback } from './outbox';
-
-/** Anything `send` accepts. Strings go out as text, the rest as binary. */
-export type SendData = string | Buffer | ArrayBuffer | ArrayBufferView;
-
-export interface SendOptions {
-  /** Force a binary (true) or text (false) frame regardless of the data's type. */
-  binary?: boolean;
-  /** Allow permessage-deflate for this message when it was agreed. Default true. */
-  compress?: boolean;
-}
-
-/** Limits shared by all connections of an endpoint (one frozen object, not one per connection). */
-export interface ConnectionSettings extends OutboxLimits {
-  readonly maxPayload: number;
-  /** How long to wait for the peer's side of the close handshake before destroying. */
-  readonly closeTimeout: number;
-}
-
-/** What the handshake agreed for this connection. */
-export interface Negotiated {
-  protocol: string;
-  extensions: string;
-  codec: MessageCodec | null;
-}
-
-export interface ConnectionCounters {
-  messagesIn: number;
-  messagesOut: number;
-  bytesIn: number;
-  bytesOut: number;
-  backpressureEvents: number;
-}
-
-/** The endpoint a connection belongs to: counters, coarse clock, topics and bookkeeping. */
-export interface ConnectionHost {
-  /** Milliseconds, refreshed by the endpoint's timer; cheap to read on every frame. */
-  now(): number;
-  readonly counters: ConnectionCounters;
-  connectionClosed(socket: WebSocket): void;
-  subscribe(socket: WebSocket, topic: string): void;
-  unsubscribe(socket: WebSocket, topic: string): void;
-  reportError(error: unknown, socket: WebSocket): void;
-}
 
 export interface WebSocketEvents {
   message: [data: string | Buffer, isBinary: boolean];
@@ -69,9 +31,6 @@ export interface WebSocketEvents {
   drain: [];
 }
 
-// Frames up to this size are copied into one buffer with their header; larger payloads
-// are written as they are, after a separate header.
-const COPY_LIMIT = 16 * 1024;
 const EMPTY = Buffer.alloc(0);
 
 export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHandler, TransportSink, OutboxOwner {
@@ -105,6 +64,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
   private closing: CloseHandshake | null = null;
   private closeTimer: NodeJS.Timeout | null = null;
   private readingPaused = 0;
+  // Only with the rateLimit option: a connection without it carries none of this.
+  private readonly limiter: RateLimiter | null;
 
   /** @internal heartbeat bookkeeping read by the endpoint's sweep. */
   lastSeen: number;
@@ -114,6 +75,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
   pingSentAt = 0;
   /** @internal topics this socket is subscribed to. */
   topics: Set<string> | null = null;
+  /** @internal the client this connection counts against (perClient limits), or null. */
+  clientKey: string | null = null;
 
   /** @internal created by the endpoint once the handshake is answered. */
   constructor(
@@ -126,10 +89,12 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
     this.protocol = negotiated.protocol;
     this.extensions = negotiated.extensions;
     this.codec = negotiated.codec;
+    this.limiter = settings.rateLimit ? new RateLimiter(settings.rateLimit, performance.now()) : null;
     this.parser = new FrameParser(this, {
       maxPayload: settings.maxPayload,
       allowCompression: negotiated.codec !== null,
       requireMask: true,
+      reportHeaders: this.limiter !== null,
     });
     this.outbox = new Outbox(transport, settings, host.counters, this);
     this.lastSeen = this.lastMessage = host.now();
@@ -215,6 +180,29 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
     this.deliver(data, isText);
   }
 
+  /** @internal the rate limit, charged per frame before its payload is read or inflated. */
+  onFrameHeader(_opcode: number, payloadLength: number): boolean {
+    const limiter = this.limiter!;
+    const wait = limiter.frame(payloadLength, performance.now());
+    if (wait === 0) return true;
+    if (limiter.action === 'close') {
+      this.fail(new ProtocolError('WS_RATE_LIMITED', RATE_LIMIT_REASON), RATE_LIMIT_REASON);
+      return false;
+    }
+    // 'pause': stop reading until the tokens are back; TCP (or HTTP/2) flow control then
+    // pushes back on the peer. One timer at most.
+    if (limiter.timer === null) {
+      this.parser.pause();
+      this.pauseReading();
+      limiter.timer = setTimeout(() => {
+        limiter.timer = null;
+        this.resumeReading();
+        this.parser.resume();
+      }, wait);
+    }
+    return true;
+  }
+
   /** @internal */
   onPing(data: Buffer): void {
     if (this.closing === null) {
@@ -271,12 +259,17 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
   }
 
   /** Fails the connection (RFC 6455 7.1.7): close frame with the error's code, then end. */
-  private fail(error: ProtocolError): void {
+  private fail(error: ProtocolError, reason = ''): void {
     const state = this.closeState();
     if (state.state === CloseState.CLOSED) return;
     this.parser.stop();
+    const cause = CAUSES[error.code];
+    if (cause !== undefined) this.host.countClose(cause);
     if (this.listenerCount('error') > 0) this.emitSafely('error', error);
-    if (state.fail(error.closeCode)) this.writeClose(error.closeCode, '');
+    if (state.fail(error.closeCode)) {
+      if (state.code === error.closeCode) state.reason = reason;
+      this.writeClose(error.closeCode, reason);
+    }
     this.endTransport();
   }
 
@@ -286,6 +279,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
     this.parser.stop();
     if (this.closeTimer) clearTimeout(this.closeTimer);
     this.closeTimer = null;
+    if (this.limiter?.timer) clearTimeout(this.limiter.timer);
     this.outbox.clear();
     this.codec?.close();
     this.host.connectionClosed(this);
@@ -374,7 +368,10 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
     if (verdict === 'ok') return true;
     this.host.counters.backpressureEvents++;
     // The peer reads nothing, so a close frame would never arrive either.
-    if (verdict === 'close') this.abort(CloseCode.POLICY_VIOLATION, 'send buffer limit exceeded');
+    if (verdict === 'close' && this.readyState === 1) {
+      this.host.countClose('backpressure');
+      this.abort(CloseCode.POLICY_VIOLATION, 'send buffer limit exceeded');
+    }
     return false;
   }
 
@@ -513,17 +510,8 @@ function refuse(message: string, code: WebSocketError['code'], callback?: SendCa
   return false;
 }
 
-/** A frame as written: small payloads copied in after the header, large ones kept apart. */
-function frameParts(opcode: number, payload: Buffer, rsv1: boolean): Pick<Outgoing, 'frame' | 'payload'> {
-  if (payload.length <= COPY_LIMIT) return { frame: encodeFrame(opcode, payload, true, rsv1), payload: null };
-  return { frame: encodeHeader(opcode, payload.length, true, rsv1), payload };
-}
-
-/** The bytes of any SendData, without copying where it can be avoided. */
-export function toBuffer(data: SendData): Buffer {
-  if (Buffer.isBuffer(data)) return data;
-  if (typeof data === 'string') return Buffer.from(data);
-  if (data instanceof ArrayBuffer) return Buffer.from(data);
-  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  throw new TypeError('send() takes a string, Buffer, ArrayBuffer or typed array');
-}
+// Protocol errors an operator wants counted by cause (endpoint.stats().closedBy).
+const CAUSES: Partial<Record<ProtocolError['code'], CloseCause>> = {
+  WS_MESSAGE_TOO_BIG: 'payloadSize',
+  WS_RATE_LIMITED: 'rateLimit',
+};

@@ -6,6 +6,8 @@ import { CloseCode, isValidCloseCode, MAX_CLOSE_REASON } from '../core/frames';
 import type { Transport, TransportKind } from '../transport/transport';
 import type { TopicSink, Topics } from '../topics/topics';
 import { type ConnectionCounters, type ConnectionHost, type Negotiated, type SendData, toBuffer, WebSocket } from './connection';
+import type { CloseCause } from './connection-host';
+import { PerClientLimits } from './guards/per-client';
 import { DeflateCodec } from './deflate';
 import { Fanout } from './fanout';
 import { sweep, tickPeriod } from './liveness';
@@ -27,9 +29,16 @@ export interface EndpointStats extends ConnectionCounters {
   accepted: number;
   /** Refused handshakes, by HTTP status. */
   rejected: Record<number, number>;
+  /** Refused handshakes, by cause: what an operator watches for an attack. */
+  refusedBy: Record<RefusalCause, number>;
+  /** Connections wsgate closed, by cause. */
+  closedBy: Record<CloseCause, number>;
   /** What the topics implementation counts (a broker's published, received, dropped ...). */
   topics: Readonly<Record<string, number>>;
 }
+
+/** Why a handshake was refused, for the counts in stats().refusedBy. */
+export type RefusalCause = 'origin' | 'perClient' | 'maxConnections' | 'shuttingDown';
 
 export interface CloseOptions {
   code?: number;
@@ -79,6 +88,10 @@ export class EndpointImpl implements Endpoint, ConnectionHost, TopicSink {
   readonly counters: ConnectionCounters = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, backpressureEvents: 0 };
   private readonly rejected: Record<number, number> = {};
   private readonly byTransport: Record<TransportKind, number> = { 'http/1.1': 0, h2: 0 };
+  private readonly refusedBy: Record<RefusalCause, number> = { origin: 0, perClient: 0, maxConnections: 0, shuttingDown: 0 };
+  private readonly closedBy: Record<CloseCause, number> = { backpressure: 0, payloadSize: 0, rateLimit: 0 };
+  /** Limits per client, when the perClient option is set. */
+  readonly perClient: PerClientLimits | null;
   private accepted = 0;
   /** Requests whose guards are still running: they count toward maxConnections. */
   pending = 0;
@@ -92,6 +105,7 @@ export class EndpointImpl implements Endpoint, ConnectionHost, TopicSink {
     readonly settings: EndpointSettings,
   ) {
     this.topics = settings.topics;
+    this.perClient = settings.perClient ? new PerClientLimits(settings.perClient) : null;
     this.fanout = new Fanout(settings.deflate, (err) => this.reportError(err));
     this.topics.bind?.(this);
   }
@@ -103,13 +117,20 @@ export class EndpointImpl implements Endpoint, ConnectionHost, TopicSink {
       byTransport: { ...this.byTransport },
       accepted: this.accepted,
       rejected: { ...this.rejected },
+      refusedBy: { ...this.refusedBy },
+      closedBy: { ...this.closedBy },
       topics: { ...this.topics.stats?.() },
     };
   }
 
   /** Counts a refused handshake. */
-  count(status: number): void {
+  count(status: number, cause?: RefusalCause): void {
     this.rejected[status] = (this.rejected[status] ?? 0) + 1;
+    if (cause !== undefined) this.refusedBy[cause]++;
+  }
+
+  countClose(cause: CloseCause): void {
+    this.closedBy[cause]++;
   }
 
   // ---- ConnectionHost --------------------------------------------------------------------
@@ -121,6 +142,7 @@ export class EndpointImpl implements Endpoint, ConnectionHost, TopicSink {
   connectionClosed(socket: WebSocket): void {
     if (!this.clients.delete(socket)) return;
     this.byTransport[socket.transportKind]--;
+    if (socket.clientKey !== null) this.perClient?.closed(socket.clientKey);
     if (socket.topics) for (const topic of socket.topics) this.topics.unsubscribe(socket, topic);
     socket.topics = null;
     if (this.clients.size === 0) {
@@ -148,13 +170,23 @@ export class EndpointImpl implements Endpoint, ConnectionHost, TopicSink {
   // ---- opening ---------------------------------------------------------------------------
 
   /** Makes the connection for an answered handshake and hands it to the handler. */
-  open(transport: Transport, head: Buffer, req: UpgradeRequest, agreed: { protocol: string; extensions: string; deflate: DeflateParams | null }): void {
+  open(
+    transport: Transport,
+    head: Buffer,
+    req: UpgradeRequest,
+    agreed: { protocol: string; extensions: string; deflate: DeflateParams | null },
+    clientKey: string | null,
+  ): void {
     const codec = agreed.deflate && this.settings.deflate ? new DeflateCodec(agreed.deflate, this.settings.deflate) : null;
     // Before the socket reads now() for lastSeen: starting the timer refreshes a stale clock.
     this.startTimer();
     const negotiated: Negotiated = { protocol: agreed.protocol, extensions: agreed.extensions, codec };
     const ws = new WebSocket(transport, this, this.settings.connection, negotiated);
     this.fanout.register(ws, codec ? agreed.deflate : null);
+    if (clientKey !== null) {
+      ws.clientKey = clientKey;
+      this.perClient!.opened(clientKey);
+    }
     this.accepted++;
     this.clients.add(ws);
     this.byTransport[transport.kind]++;

@@ -62,6 +62,8 @@ export class RateLimiter {
   private messageTokens: number;
   private byteTokens: number;
   private last: number;
+  /** @internal with action 'pause': the timer that resumes reading, owned by the connection. */
+  timer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly settings: RateLimitSettings,

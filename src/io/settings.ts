@@ -4,15 +4,19 @@ import type { IncomingMessage } from 'node:http';
 import { type DeflateOptions, resolveDeflateOptions, type ResolvedDeflateOptions } from '../core/extensions';
 import { MAX_CLIENT_HEADER } from '../core/frames';
 import type { HandshakeOptions, OriginRule } from '../core/handshake';
+import { checkPublicOrigin } from '../core/origin';
 import { compilePath, type PathMatcher } from '../core/routes';
 import { LocalTopics } from '../topics/local';
 import type { Topics } from '../topics/topics';
 import type { ConnectionSettings, WebSocket } from './connection';
 import type { Guards } from './guards/budget';
 import { type Middleware, middlewareRunner } from './guards/middleware';
+import { middlewareRunnerH2 } from './guards/middleware-h2';
+import type { PerClientOptions } from './guards/per-client';
 import type { VerifyFn } from './guards/verify';
 import type { HeartbeatOptions, LivenessSettings } from './liveness';
 import type { BackpressurePolicy } from './outbox';
+import { resolveRateLimit, type RateLimitOptions } from './rate-limit';
 
 export interface AttachOptions {
   /** Exact path, list, or Express-style pattern ("/rooms/:room"). Default: every path. */
@@ -21,8 +25,13 @@ export interface AttachOptions {
   caseSensitive?: boolean;
   /** "/ws/" no longer matches "/ws". Default false, as in Express. */
   strict?: boolean;
-  /** When set, a request whose Origin matches no rule is refused with 403. */
+  /**
+   * Allowed Origin values (strings, RegExps, predicates), or '*' for any. Without it only
+   * same-origin requests are accepted (Origin's host:port equal to Host); others get 403.
+   */
   origins?: readonly OriginRule[] | OriginRule;
+  /** Behind a proxy that rewrites Host: the origin(s) the public reaches this server at. */
+  publicOrigin?: string | readonly string[];
   /** Refuse requests that carry no Origin header (only browsers send one). Default false. */
   requireOrigin?: boolean;
   /** Subprotocols in the server's order of preference, or a selector. */
@@ -57,6 +66,12 @@ export interface AttachOptions {
   onError?: (error: unknown, context: { socket?: WebSocket; req?: IncomingMessage }) => void;
   /** Replace the in-process topic registry (e.g. with a broker-backed one). */
   topics?: Topics;
+  /** On an HTTP/2 server, take RFC 8441 extended CONNECT streams. Default true; false leaves HTTP/2 alone. */
+  http2?: boolean;
+  /** Limits per client address (or clientId): open sockets and handshakes per window; 429 beyond. Off by default. */
+  perClient?: PerClientOptions;
+  /** Per-socket message rate limit: frames and bytes per window; 'close' (1008) or 'pause' beyond. Off by default. */
+  rateLimit?: RateLimitOptions | false;
 }
 
 export const DEFAULTS = Object.freeze({
@@ -90,12 +105,17 @@ export interface EndpointSettings {
   readonly maxEarlyBytes: number;
   readonly onError: ErrorReporter;
   readonly topics: Topics;
+  readonly http2: boolean;
+  readonly perClient: PerClientOptions | null;
+  /** The user's Express app, whose `trust proxy` setting says which X-Forwarded-For hops count. */
+  readonly app: unknown;
 }
 
 const KNOWN = new Set<string>([
   'path', 'caseSensitive', 'strict', 'origins', 'requireOrigin', 'protocols', 'requireProtocol',
   'perMessageDeflate', 'use', 'app', 'verify', 'verifyTimeout', 'maxPayload', 'closeTimeout',
-  'heartbeat', 'idleTimeout', 'maxBackpressure', 'backpressurePolicy', 'maxConnections', 'onError', 'topics',
+  'heartbeat', 'idleTimeout', 'maxBackpressure', 'backpressurePolicy', 'maxConnections', 'onError', 'topics', 'http2',
+  'publicOrigin', 'perClient', 'rateLimit',
 ]);
 
 /** Throws TypeError on an unknown key: a misspelt option must not pass silently. */
@@ -124,10 +144,12 @@ export function resolveSettings(options: AttachOptions): EndpointSettings {
   const policy = options.backpressurePolicy ?? DEFAULTS.backpressurePolicy;
   if (policy !== 'close' && policy !== 'drop') throw new TypeError(`backpressurePolicy must be 'close' or 'drop'`);
   const use = options.use === undefined ? [] : typeof options.use === 'function' ? [options.use] : options.use;
+  checkPublicOrigin(options.publicOrigin);
   return Object.freeze({
     match: compilePath(options.path, { caseSensitive: options.caseSensitive, strict: options.strict }),
     handshake: Object.freeze({
       origins: options.origins,
+      publicOrigin: options.publicOrigin,
       requireOrigin: options.requireOrigin,
       requireProtocol: options.requireProtocol,
       perMessageDeflate: deflate ?? false,
@@ -139,6 +161,7 @@ export function resolveSettings(options: AttachOptions): EndpointSettings {
       closeTimeout: number('closeTimeout', options.closeTimeout, DEFAULTS.closeTimeout),
       maxBackpressure: number('maxBackpressure', options.maxBackpressure, DEFAULTS.maxBackpressure),
       backpressurePolicy: policy,
+      rateLimit: resolveRateLimit(options.rateLimit),
     }),
     liveness: Object.freeze({
       interval: heartbeat ? number('heartbeat.interval', heartbeat.interval, DEFAULTS.heartbeatInterval) : 0,
@@ -147,6 +170,7 @@ export function resolveSettings(options: AttachOptions): EndpointSettings {
     }),
     guards: Object.freeze({
       middleware: use.length > 0 ? middlewareRunner(use, options.app) : null,
+      middlewareH2: use.length > 0 ? middlewareRunnerH2(use, options.app) : undefined,
       verify: options.verify ?? null,
       timeout: number('verifyTimeout', options.verifyTimeout, DEFAULTS.verifyTimeout),
     }),
@@ -154,5 +178,8 @@ export function resolveSettings(options: AttachOptions): EndpointSettings {
     maxEarlyBytes: maxPayload + MAX_CLIENT_HEADER,
     onError: options.onError ?? defaultReporter,
     topics: options.topics ?? new LocalTopics(),
+    http2: options.http2 ?? true,
+    perClient: options.perClient ?? null,
+    app: options.app,
   });
 }

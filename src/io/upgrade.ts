@@ -1,23 +1,40 @@
 // The path of one request to open a WebSocket: admission, the pure handshake decision, the
 // guards (middleware, verify) within one time budget, then the answer and the connection.
 // It works on an UpgradeAttempt, so HTTP/1.1 upgrades and HTTP/2 CONNECTs share it.
-import { type HandshakeDecision, type HandshakeOptions, validateHandshake } from '../core/handshake';
+import {
+  type ConnectDecision,
+  type HandshakeDecision,
+  type HandshakeOptions,
+  validateConnect,
+  validateHandshake,
+} from '../core/handshake';
 import { statusText } from '../core/http-response';
 import type { UpgradeAttempt } from './attempt';
-import type { EndpointImpl, UpgradeRequest } from './endpoint';
+import type { EndpointImpl, RefusalCause, UpgradeRequest } from './endpoint';
 import { runGuards } from './guards/budget';
+import type { Http2Attempt } from './http2-attempt';
 import { DEFAULTS, type EndpointSettings } from './settings';
 
 type Params = Record<string, string | string[]>;
-type Accepted = Extract<HandshakeDecision, { ok: true }>;
+type Decision = HandshakeDecision | ConnectDecision;
+type Accepted = Extract<Decision, { ok: true }>;
 
 export function handleAttempt(endpoint: EndpointImpl, attempt: UpgradeAttempt, params: Params, query: Params): void {
   const settings = endpoint.settings;
-  if (endpoint.closing) return refuse(endpoint, attempt, 503, 'Server is shutting down');
+  if (endpoint.closing) return refuse(endpoint, attempt, 503, 'Server is shutting down', {}, 'shuttingDown');
   if (endpoint.clients.size + endpoint.pending >= settings.maxConnections) {
-    return refuse(endpoint, attempt, 503, 'Too many connections', { 'Retry-After': String(DEFAULTS.retryAfter) });
+    const headers = { 'Retry-After': String(DEFAULTS.retryAfter) };
+    return refuse(endpoint, attempt, 503, 'Too many connections', headers, 'maxConnections');
   }
-  let decision: HandshakeDecision;
+  // Per-client limits by address come first, before any work; by clientId (which may read
+  // what the guards set, such as req.user) just before the answer.
+  const byAddress = endpoint.perClient !== null && endpoint.perClient.clientIdFn === undefined;
+  let clientKey: string | null = null;
+  if (byAddress) {
+    clientKey = clientKeyOf(endpoint, attempt);
+    if (!admitClient(endpoint, attempt, clientKey)) return;
+  }
+  let decision: Decision;
   try {
     decision = decide(attempt, settings);
   } catch (err) {
@@ -25,18 +42,18 @@ export function handleAttempt(endpoint: EndpointImpl, attempt: UpgradeAttempt, p
     endpoint.reportError(err, undefined, attempt.req);
     return refuse(endpoint, attempt, 500, statusText(500));
   }
-  if (!decision.ok) return refuse(endpoint, attempt, decision.status, decision.reason, decision.headers);
+  if (!decision.ok) return refuse(endpoint, attempt, decision.status, decision.reason, decision.headers, decision.cause);
 
   const req = attempt.req as UpgradeRequest;
   // Own properties, so they also shadow Express's prototype getters once middleware ran.
   Object.defineProperty(req, 'params', { value: params, writable: true, configurable: true, enumerable: true });
   Object.defineProperty(req, 'query', { value: query, writable: true, configurable: true, enumerable: true });
-  if (!settings.guards.middleware && !settings.guards.verify) return accept(endpoint, attempt, req, decision);
+  if (!settings.guards.middleware && !settings.guards.verify) return accept(endpoint, attempt, req, decision, clientKey);
 
   // Guards may be slow: watch for the peer leaving, holding what it sends early.
   endpoint.pending++;
   attempt.await(settings.maxEarlyBytes);
-  runGuards(settings.guards, req, attempt.socket).then(
+  runGuards(settings.guards, req, attempt.socket, attempt.form === 'h2' ? (attempt as Http2Attempt).stream : undefined).then(
     (outcome) => {
       endpoint.pending--;
       if (outcome.kind === 'responded') {
@@ -49,9 +66,9 @@ export function handleAttempt(endpoint: EndpointImpl, attempt: UpgradeAttempt, p
         endpoint.count(outcome.status);
         return attempt.refuse(outcome.status, outcome.headers, outcome.body);
       }
-      if (endpoint.closing) return refuse(endpoint, attempt, 503, 'Server is shutting down');
+      if (endpoint.closing) return refuse(endpoint, attempt, 503, 'Server is shutting down', {}, 'shuttingDown');
       req.params = params; // Express's router leaves its own (empty) params behind
-      accept(endpoint, attempt, req, decision, outcome.headers);
+      accept(endpoint, attempt, req, decision, clientKey, outcome.headers);
     },
     (err) => {
       endpoint.pending--;
@@ -61,8 +78,10 @@ export function handleAttempt(endpoint: EndpointImpl, attempt: UpgradeAttempt, p
   );
 }
 
-function decide(attempt: UpgradeAttempt, settings: EndpointSettings): HandshakeDecision {
-  return validateHandshake(attempt, handshakeOptions(attempt, settings));
+/** The pure handshake decides both forms: RFC 6455 4.2.1 over HTTP/1.1, RFC 8441 over HTTP/2. */
+function decide(attempt: UpgradeAttempt, settings: EndpointSettings): Decision {
+  const options = handshakeOptions(attempt, settings);
+  return attempt.form === 'h2' ? validateConnect(attempt, options) : validateHandshake(attempt, options);
 }
 
 function handshakeOptions(attempt: UpgradeAttempt, settings: EndpointSettings): HandshakeOptions {
@@ -71,9 +90,33 @@ function handshakeOptions(attempt: UpgradeAttempt, settings: EndpointSettings): 
   return { ...settings.handshake, protocols: (offered) => protocols(offered, attempt.req) };
 }
 
-function refuse(endpoint: EndpointImpl, attempt: UpgradeAttempt, status: number, reason: string, headers: Record<string, string> = {}): void {
-  endpoint.count(status);
+function refuse(
+  endpoint: EndpointImpl,
+  attempt: UpgradeAttempt,
+  status: number,
+  reason: string,
+  headers: Record<string, string> = {},
+  cause?: RefusalCause,
+): void {
+  endpoint.count(status, cause);
   attempt.refuse(status, headers, `${reason}\n`);
+}
+
+function clientKeyOf(endpoint: EndpointImpl, attempt: UpgradeAttempt): string {
+  // The user's Express app decides which X-Forwarded-For hops to believe (trust proxy).
+  const app = endpoint.settings.app as { get?: (name: string) => unknown } | undefined;
+  const trust = typeof app?.get === 'function' ? app.get('trust proxy fn') : undefined;
+  return endpoint.perClient!.clientId(attempt.req, typeof trust === 'function' ? (trust as TrustFn) : undefined);
+}
+
+type TrustFn = (address: string, hop: number) => boolean;
+
+/** Applies the per-client limits; false when the request was refused with 429. */
+function admitClient(endpoint: EndpointImpl, attempt: UpgradeAttempt, clientKey: string): boolean {
+  const admission = endpoint.perClient!.admit(clientKey, Date.now());
+  if (admission.ok) return true;
+  refuse(endpoint, attempt, 429, admission.reason, { 'Retry-After': String(admission.retryAfter) }, 'perClient');
+  return false;
 }
 
 function accept(
@@ -81,9 +124,14 @@ function accept(
   attempt: UpgradeAttempt,
   req: UpgradeRequest,
   decision: Accepted,
+  clientKey: string | null,
   extra?: Record<string, string | string[]>,
 ): void {
+  if (clientKey === null && endpoint.perClient !== null) {
+    clientKey = clientKeyOf(endpoint, attempt);
+    if (!admitClient(endpoint, attempt, clientKey)) return;
+  }
   const opened = attempt.accept(extra ? { ...decision.headers, ...extra } : decision.headers);
   if (opened === null) return;
-  endpoint.open(opened.transport, opened.head, req, decision);
+  endpoint.open(opened.transport, opened.head, req, decision, clientKey);
 }

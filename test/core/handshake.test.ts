@@ -200,11 +200,14 @@ describe('origins', () => {
     accepted(origin(undefined, {}));
     rejected(origin(undefined, { origins: 'https://a.test', requireOrigin: true }), 403);
     rejected(origin(undefined, { requireOrigin: true }), 403);
-    accepted(origin('https://a.test', { requireOrigin: true }));
+    accepted(origin('https://a.test', { requireOrigin: true, origins: '*' }));
   });
 
-  test('without rules any Origin is allowed', () => {
-    accepted(origin('https://anything.test', {}));
+  // Breaking in 0.2.0: without rules only the same origin is allowed; '*' allows any.
+  test('without rules only the same origin is allowed; "*" allows any', () => {
+    rejected(origin('https://anything.test', {}), 403);
+    accepted(origin('https://example.com', {}));
+    accepted(origin('https://anything.test', { origins: '*' }));
   });
 });
 

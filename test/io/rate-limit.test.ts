@@ -48,11 +48,11 @@ test('a flood is throttled to the configured rate whatever the frame sizes (ping
   expect(delivered).toBeGreaterThanOrEqual(5 * 1000);
 });
 
-test('per-socket state is three numbers and a shared reference', () => {
+test('per-socket state is three numbers, a timer slot (pause) and a shared reference', () => {
   const settings = resolveRateLimit({ messages: 10, bytes: 10 })!;
   const limiter = new RateLimiter(settings, 0);
   const fields = Object.keys(limiter);
-  expect(fields.sort()).toEqual(['byteTokens', 'last', 'messageTokens', 'settings'].sort());
+  expect(fields.sort()).toEqual(['byteTokens', 'last', 'messageTokens', 'settings', 'timer'].sort());
   expect(limiter.action).toBe('close');
 });
 

@@ -1,0 +1,257 @@
+// Express middleware before an HTTP/2 extended CONNECT (RFC 8441): the HTTP/2 twin of
+// middleware.ts, with the same contract (a MiddlewareRun that settles exactly once).
+//
+// Express cannot run on Node's compatibility objects as they are: app.handle (Express 5) and
+// the init middleware (Express 4) set the prototypes of req and res to app.request and
+// app.response, which inherit from http.IncomingMessage and http.ServerResponse, and the
+// Http2ServerRequest / Http2ServerResponse getters (url, method, headers, statusCode, ...)
+// are lost. This runner's private Express app gets its own app.request and app.response:
+// Express's methods (and the user's app extensions, when `app` is given) copied onto
+// objects that inherit from Http2ServerRequest.prototype and Http2ServerResponse.prototype.
+//
+// The response is an Http2ServerResponse on a stand-in for the stream: while the middleware
+// decides, the stand-in forwards to the real stream, so res.status(401).send() goes out as
+// a real HTTP/2 response (HEADERS :status 401, DATA, END_STREAM). Once the run settled
+// any other way (accept, error, timeout), the stand-in is cut off: a late res.write() or
+// res.end() from a confused middleware reaches nothing, never the WebSocket's DATA frames.
+import { IncomingMessage, ServerResponse } from 'node:http';
+import { Http2ServerRequest, Http2ServerResponse, type ServerHttp2Stream } from 'node:http2';
+import { statusText } from '../../core/http-response';
+import { errorOutcome, type Middleware } from './middleware';
+import type { CheckOutcome } from './outcome';
+
+/** Runs the middleware for one HTTP/2 request on its stream; `timeoutMs` is what is left of the budget. */
+export type MiddlewareRunH2 = (req: IncomingMessage, stream: ServerHttp2Stream, timeoutMs: number) => Promise<CheckOutcome>;
+
+const kState = Symbol('wsgate.checks.h2');
+
+interface RunState {
+  params: unknown;
+  done(err: unknown): void;
+}
+
+type Req = IncomingMessage & { params?: unknown; [kState]?: RunState };
+
+type ExpressApp = ((req: any, res: any, next: (err?: unknown) => void) => void) & {
+  use: (...fns: unknown[]) => unknown;
+  disable: (name: string) => unknown;
+  emit: (event: string, ...args: unknown[]) => boolean;
+  locals: unknown;
+  parent?: unknown;
+  request: object;
+  response: object;
+};
+
+// As in middleware.ts: each middleware sees the endpoint's route params, and a rejected
+// promise from an async middleware goes to next(err) (Express 4 would leave it hanging).
+function withRouteParams(fn: Middleware): Middleware {
+  if (typeof fn !== 'function') return fn;
+  if (fn.length === 4) {
+    const handler = fn as unknown as (err: unknown, req: Req, res: unknown, next: (e?: unknown) => void) => unknown;
+    return ((err: unknown, req: Req, res: unknown, next: (e?: unknown) => void) => {
+      if (req[kState]) req.params = req[kState].params;
+      forwardRejection(handler(err, req, res, next), next);
+    }) as unknown as Middleware;
+  }
+  return (req: Req, res, next) => {
+    if (req[kState]) req.params = req[kState].params;
+    forwardRejection(fn(req, res, next), next);
+  };
+}
+
+function forwardRejection(result: unknown, next: (err?: unknown) => void): void {
+  if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+    (result as PromiseLike<unknown>).then(undefined, (err: unknown) => next(err ?? new Error('middleware rejected')));
+  }
+}
+
+/**
+ * The members of `from` and its prototypes down to (not including) `stop`, nearest first,
+ * defined on a new object inheriting from `base`. Express's request and response methods
+ * (and extensions a user put on app.request / app.response) on top of the HTTP/2 classes.
+ */
+function rebase(from: object, stop: object, base: object): object {
+  const chain: object[] = [];
+  for (let p: object | null = from; p !== null && p !== stop && p !== Object.prototype; p = Object.getPrototypeOf(p)) chain.push(p);
+  const descriptors: PropertyDescriptorMap = {};
+  for (let i = chain.length - 1; i >= 0; i--) Object.assign(descriptors, Object.getOwnPropertyDescriptors(chain[i]));
+  delete (descriptors as { constructor?: unknown }).constructor;
+  return Object.create(base, descriptors);
+}
+
+const STREAM_EVENTS = new Set(['on', 'addListener', 'once', 'prependListener', 'prependOnceListener']);
+const DETACHED_NOOP = new Set(['respond', 'write', 'end', 'close', 'destroy', 'setTimeout', 'pushStream', 'additionalHeaders', 'sendTrailers', 'cork', 'uncork']);
+
+/**
+ * A stand-in for the stream that Http2ServerResponse writes to. detach() removes the
+ * listeners the response put on the real stream and turns the stand-in into a closed,
+ * inert stream.
+ */
+function standIn(stream: ServerHttp2Stream): { proxy: ServerHttp2Stream; detach(): void } {
+  const added: [string | symbol, (...args: any[]) => void][] = [];
+  let detached = false;
+  const proxy = new Proxy(stream, {
+    get(target, prop) {
+      if (detached) {
+        if (prop === 'destroyed' || prop === 'closed' || prop === 'writableEnded' || prop === 'writableFinished') return true;
+        if (prop === 'headersSent' || prop === 'writable') return false;
+        if (typeof prop === 'string' && DETACHED_NOOP.has(prop)) {
+          return (...args: unknown[]) => {
+            const cb = args.find((a) => typeof a === 'function') as (() => void) | undefined;
+            if (cb) process.nextTick(cb);
+            return false;
+          };
+        }
+      }
+      if (typeof prop === 'string' && STREAM_EVENTS.has(prop)) {
+        return (event: string | symbol, listener: (...args: any[]) => void) => {
+          if (detached) return proxy;
+          added.push([event, listener]);
+          (target[prop as 'on'] as (e: string | symbol, l: (...args: any[]) => void) => unknown).call(target, event, listener);
+          return proxy;
+        };
+      }
+      const value = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return {
+    proxy,
+    detach() {
+      if (detached) return;
+      detached = true;
+      for (const [event, listener] of added) stream.removeListener(event, listener);
+      added.length = 0;
+    },
+  };
+}
+
+/**
+ * Compiles the middleware list for HTTP/2 requests. The run settles exactly once: accept
+ * (with the headers the middleware set, for the 200), a response the middleware wrote on
+ * the stream, an error, a timeout (503 after `timeoutMs`; 0 disables) or the client leaving
+ * (the stream closed or reset). With `parent` (the user's Express app) the middleware sees
+ * its settings, locals and request/response extensions, as over HTTP/1.1.
+ */
+export function middlewareRunnerH2(use: readonly Middleware[], parent?: unknown): MiddlewareRunH2 {
+  let express: () => ExpressApp;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    express = require('express') as () => ExpressApp;
+  } catch (err) {
+    throw new Error('the `use` option runs Express middleware and needs the express package: npm install express', { cause: err });
+  }
+  const app = express();
+  app.disable('x-powered-by');
+  if (parent !== undefined) {
+    const p = parent as { use?: unknown; locals?: unknown };
+    if (typeof parent !== 'function' || typeof p.use !== 'function' || p.locals === undefined) {
+      throw new TypeError('app must be an Express application');
+    }
+    app.parent = parent;
+    // Express's mount handler chains app.request/app.response to the parent's, then we rebase.
+    app.emit('mount', parent);
+    app.locals = p.locals;
+  }
+  // app.request keeps its own `app` property; what it inherits becomes HTTP/2-based. The
+  // copy is taken now: extensions added to the parent's app.request later are not seen.
+  Object.setPrototypeOf(app.request, rebase(Object.getPrototypeOf(app.request), IncomingMessage.prototype, Http2ServerRequest.prototype));
+  Object.setPrototypeOf(app.response, rebase(Object.getPrototypeOf(app.response), ServerResponse.prototype, Http2ServerResponse.prototype));
+  for (const fn of use) app.use(withRouteParams(fn));
+  app.use((req: Req) => req[kState]?.done(null));
+  app.use((err: unknown, req: Req, _res: unknown, _next: unknown) => req[kState]?.done(err ?? new Error('middleware error')));
+
+  return (request, stream, timeoutMs) =>
+    new Promise<CheckOutcome>((resolve) => {
+      const req = request as Req;
+      const params = req.params;
+      const { proxy, detach } = standIn(stream);
+      const res = new Http2ServerResponse(proxy) as Http2ServerResponse & { statusCode: number };
+      let settled = false;
+      let timer: NodeJS.Timeout | undefined;
+
+      const settle = (outcome: CheckOutcome) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        stream.off('close', onGone);
+        stream.off('aborted', onGone);
+        stream.off('finish', onFinish);
+        delete req[kState];
+        req.params = params;
+        // Unless the middleware answered, cut the response off from the stream.
+        if (outcome.kind !== 'responded') detach();
+        resolve(outcome);
+      };
+      // Headers are out: the response can be neither replaced nor completed by us. The
+      // attempt's handedOver() ends the stream after what was written.
+      const responded = () => settle({ kind: 'responded', status: res.statusCode });
+      const onGone = () => {
+        if (stream.headersSent) return responded();
+        settle({ kind: 'reject', status: 400, headers: {}, body: 'client went away' });
+      };
+      // The middleware's response is complete (END_STREAM handed to the session).
+      const onFinish = () => {
+        if (stream.headersSent) responded();
+      };
+      stream.on('close', onGone);
+      stream.on('aborted', onGone);
+      stream.on('finish', onFinish);
+      if (timeoutMs > 0 && timeoutMs < Infinity) {
+        timer = setTimeout(() => {
+          if (stream.headersSent) return responded();
+          settle({
+            kind: 'reject',
+            status: 503,
+            headers: {},
+            body: 'handshake checks timed out',
+            error: new Error(`handshake middleware took longer than ${timeoutMs} ms`),
+          });
+        }, timeoutMs);
+      }
+      req[kState] = {
+        params,
+        done: (err) => {
+          if (stream.headersSent) return responded();
+          settle(err ? errorOutcome(err) : { kind: 'accept', headers: carriedHeaders(res) });
+        },
+      };
+      // next('router') ends the chain early: not an accept. Express's final handler would say 404.
+      const finalHandler = (err?: unknown) => {
+        const state = req[kState];
+        if (!state) return;
+        if (err || stream.headersSent) return state.done(err);
+        settle({ kind: 'reject', status: 404, headers: {}, body: statusText(404) });
+      };
+      try {
+        app(req, res, finalHandler);
+      } catch (err) {
+        if (stream.headersSent) responded();
+        else settle(errorOutcome(err));
+      }
+    });
+}
+
+// Headers that describe the response itself or a body; the handshake owns them. (Those
+// HTTP/2 forbids, such as Connection, are dropped again when the 200 is sent.)
+const NOT_CARRIED = new Set([
+  'connection',
+  'upgrade',
+  'content-length',
+  'content-type',
+  'transfer-encoding',
+  'keep-alive',
+  'sec-websocket-accept',
+  'sec-websocket-protocol',
+  'sec-websocket-extensions',
+]);
+
+/** Headers a middleware set before calling next(), such as a session's Set-Cookie. */
+function carriedHeaders(res: Http2ServerResponse): Record<string, string | string[]> | undefined {
+  let out: Record<string, string | string[]> | undefined;
+  for (const [name, value] of Object.entries(res.getHeaders())) {
+    if (value === undefined || name.startsWith(':') || NOT_CARRIED.has(name)) continue;
+    (out ??= {})[name] = Array.isArray(value) ? value.map(String) : String(value);
+  }
+  return out;
+}
