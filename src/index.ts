@@ -20,6 +20,16 @@ export type { ReadyState, SendCallback, SendData, SendOptions, WebSocketEvents }
 export type { BackpressurePolicy } from './io/outbox';
 export type { TransportKind } from './transport/transport';
 export { CloseCode } from './core/frames';
+export { channels } from './io/diagnostics';
+export type {
+  ChannelName,
+  ErrorMessage,
+  HandshakeAcceptedMessage,
+  HandshakeRefusedMessage,
+  RefusedCause,
+  SocketCloseMessage,
+  SocketOpenMessage,
+} from './io/diagnostics';
 export { ProtocolError } from './core/errors';
 export type { ProtocolErrorCode } from './core/errors';
 export { LocalTopics } from './topics/local';

@@ -2,10 +2,14 @@
 // and the frame codec. No sockets, no timers.
 export {
   computeAcceptKey,
+  validateConnect,
   validateHandshake,
   WEBSOCKET_GUID,
 } from './core/handshake';
 export type {
+  ConnectAccept,
+  ConnectDecision,
+  ConnectRequest,
   HandshakeAccept,
   HandshakeDecision,
   HandshakeOptions,

@@ -1,6 +1,6 @@
 // Pure parsing of Sec-WebSocket-Extensions (RFC 6455 section 9.1) and the
 // permessage-deflate negotiation of RFC 7692 section 7. No zlib here.
-import { isToken } from './tokens';
+import { echo, isToken } from './tokens';
 
 export interface ExtensionOffer {
   name: string;
@@ -68,7 +68,7 @@ function parseInto(value: string, offers: ExtensionOffer[]): void {
     const start = i;
     while (i < n && !' \t,;="'.includes(value[i])) i++;
     const token = value.slice(start, i);
-    if (!isToken(token)) throw new ExtensionHeaderError(`invalid token at ${start} in "${value}"`);
+    if (!isToken(token)) throw new ExtensionHeaderError(`invalid token at ${start} in "${echo(value)}"`);
     return token;
   };
   const readQuoted = (): string => {
@@ -79,10 +79,10 @@ function parseInto(value: string, offers: ExtensionOffer[]): void {
       if (i >= n) break;
       out += value[i++];
     }
-    if (i >= n) throw new ExtensionHeaderError(`unterminated quoted string in "${value}"`);
+    if (i >= n) throw new ExtensionHeaderError(`unterminated quoted string in "${echo(value)}"`);
     i++; // closing quote
     // RFC 6455 9.1: a quoted value must still be a token once unquoted.
-    if (!isToken(out)) throw new ExtensionHeaderError(`invalid quoted value "${out}"`);
+    if (!isToken(out)) throw new ExtensionHeaderError(`invalid quoted value "${echo(out)}"`);
     return out;
   };
 
@@ -113,7 +113,7 @@ function parseInto(value: string, offers: ExtensionOffer[]): void {
     }
     offers.push(offer);
     if (i === n) return;
-    if (value[i] !== ',') throw new ExtensionHeaderError(`unexpected "${value[i]}" at ${i} in "${value}"`);
+    if (value[i] !== ',') throw new ExtensionHeaderError(`unexpected "${echo(value[i])}" at ${i} in "${echo(value)}"`);
     i++;
   }
 }

@@ -9,6 +9,7 @@
 // X-Forwarded-Host is not read (the core does not know which proxies to trust); behind a
 // proxy that rewrites Host, state the public origin with `publicOrigin`.
 import { formatIPv6, parseIPv6 } from './client-address';
+import { echo } from './tokens';
 
 /** Allowed origins: exact strings (scheme://host[:port]), regular expressions, or a predicate. '*' allows any. */
 export type OriginRule = string | RegExp | ((origin: string) => boolean);
@@ -34,7 +35,6 @@ interface Authority {
 }
 
 const DEFAULT_PORTS: Readonly<Record<string, number>> = { http: 80, ws: 80, https: 443, wss: 443 };
-const MAX_ECHO = 200;
 
 // host is a reg-name (no delimiters) or a bracketed IPv6 literal; port is 1-5 digits.
 const AUTHORITY = /^(\[[0-9A-Fa-f:.%a-zA-Z0-9]+\]|[^\s/?#@[\]:]+)(?::(\d{1,5}))?$/;
@@ -122,11 +122,6 @@ export function originAllowed(
     }
     return rule(origin);
   });
-}
-
-function echo(value: string): string {
-  const clean = value.replace(/[^\x20-\x7e]/g, '?');
-  return clean.length > MAX_ECHO ? `${clean.slice(0, MAX_ECHO)}...` : clean;
 }
 
 /**

@@ -1,6 +1,6 @@
 // Incremental parser for frames a client sends (RFC 6455 sections 5 and 7): bytes in,
 // messages and control frames out. Any split of the input gives the same events.
-import { isUtf8 } from 'node:buffer';
+import { isAscii, isUtf8 } from 'node:buffer';
 import { ProtocolError, type ProtocolErrorCode } from './errors';
 import { CloseCode, isValidCloseCode, MAX_CLIENT_HEADER, MAX_CONTROL_PAYLOAD, Opcode } from './frames';
 import { applyMask, copyMasked } from './mask';
@@ -10,8 +10,10 @@ export interface ParserHandler {
   /**
    * A complete message. Text is already checked to be UTF-8 unless `compressed`, in which
    * case `data` is the raw compressed payload (RFC 7692) for the caller to inflate and check.
+   * `ascii`: for text, true when the bytes are all ASCII, false when not, undefined when the
+   * parser did not find out (fragmented or compressed messages).
    */
-  onMessage(data: Buffer, isText: boolean, compressed: boolean): void;
+  onMessage(data: Buffer, isText: boolean, compressed: boolean, ascii?: boolean): void;
   onPing(data: Buffer): void;
   onPong(data: Buffer): void;
   /** A valid close frame; code is 1005 when the frame had no payload. */
@@ -43,6 +45,9 @@ const MASK = Buffer.alloc(4);
 // half of them is here: the work is done while the rest is in flight, and memory stays
 // within twice what the peer actually sent.
 const STREAM_MIN = 32 * 1024;
+// The part of an uncompressed text frame that has arrived is unmasked into this, a piece at a
+// time, to be checked as UTF-8 before the rest of the frame is here (fail fast, RFC 6455 8.1).
+const CHECK = Buffer.alloc(16 * 1024);
 
 const enum State {
   Header,
@@ -81,6 +86,10 @@ export class FrameParser {
   private messageLength = 0;
   private messageBuffer: Buffer | null = null;
   private utf8: Utf8Stream | null = null;
+  // Whether the current frame's payload is text to check as it arrives (uncompressed text), and
+  // how many of its bytes the stream has checked so far.
+  private checking = false;
+  private checked = 0;
 
   constructor(
     private readonly handler: ParserHandler,
@@ -127,6 +136,7 @@ export class FrameParser {
     this.buffered = 0;
     this.messageBuffer = null;
     this.partial = null;
+    this.checking = false;
   }
 
   private run(): void {
@@ -141,6 +151,7 @@ export class FrameParser {
             if (this.partial !== null || (this.payloadLength >= STREAM_MIN && this.buffered >= this.payloadLength >>> 1)) {
               this.absorb();
             }
+            if (this.checking) this.checkArrived();
             break;
           }
           this.readPayload();
@@ -225,6 +236,8 @@ export class FrameParser {
       this.messageCompressed = rsv1;
     }
     this.state = State.Payload;
+    this.checking = opcode < 0x8 && this.messageOpcode === Opcode.TEXT && !this.messageCompressed;
+    this.checked = 0;
     if (this.reportHeaders && !this.handler.onFrameHeader!(opcode, length)) return false;
     return true;
   }
@@ -260,6 +273,49 @@ export class FrameParser {
     const n = this.buffered;
     this.moveOut(this.partial, this.partialFilled, n);
     this.partialFilled += n;
+  }
+
+  /**
+   * Checks the part of a text frame's payload that has arrived and was not checked yet, so that
+   * bytes which can never become valid UTF-8 fail the connection now, not once the frame is
+   * complete. Only called while the frame is incomplete: every buffered byte belongs to it.
+   */
+  private checkArrived(): void {
+    const utf8 = (this.utf8 ??= new Utf8Stream());
+    if (this.partial !== null) {
+      // Absorbed bytes are unmasked already.
+      if (this.partialFilled > this.checked) {
+        const ok = utf8.push(this.partial.subarray(this.checked, this.partialFilled));
+        this.checked = this.partialFilled;
+        if (!ok) this.fail('WS_INVALID_UTF8', 'text message is not valid UTF-8');
+      }
+      return;
+    }
+    let left = this.buffered - this.checked; // the newest bytes, at the end of the chunks
+    if (left <= 0) return;
+    // Walk back from the last chunk to where the unchecked bytes begin (usually the last chunk).
+    let i = this.chunks.length - 1;
+    let from = this.chunks[i].length - left;
+    while (from < (i === 0 ? this.offset : 0)) {
+      left -= this.chunks[i].length - (i === 0 ? this.offset : 0);
+      i--;
+      from = this.chunks[i].length - left;
+    }
+    if (this.masked) MASK.writeUInt32BE(this.mask >>> 0, 0);
+    for (; i < this.chunks.length; i++, from = 0) {
+      const chunk = this.chunks[i];
+      for (let at = from; at < chunk.length; ) {
+        const n = Math.min(CHECK.length, chunk.length - at);
+        let piece: Buffer;
+        if (this.masked) {
+          copyMasked(chunk, at, at + n, CHECK, 0, MASK, this.checked);
+          piece = CHECK.subarray(0, n);
+        } else piece = chunk.subarray(at, at + n);
+        this.checked += n;
+        at += n;
+        if (!utf8.push(piece)) return void this.fail('WS_INVALID_UTF8', 'text message is not valid UTF-8');
+      }
+    }
   }
 
   /**
@@ -310,20 +366,31 @@ export class FrameParser {
   private dataFrame(payload: Buffer): void {
     const isText = this.messageOpcode === Opcode.TEXT;
     const compressed = this.messageCompressed;
-    if (this.fin && this.messageBuffer === null) {
-      // The common case: a whole message in one frame, delivered without a copy.
+    const checked = this.checked;
+    this.checked = 0;
+    if (this.fin && this.messageBuffer === null && checked === 0) {
+      // The common case: a whole message in one frame, delivered without a copy. ASCII is
+      // valid UTF-8, and knowing it lets the text be decoded the cheap way.
       this.endMessage();
-      if (isText && !compressed && !isUtf8(payload)) return void this.fail('WS_INVALID_UTF8', 'text message is not valid UTF-8');
-      return this.handler.onMessage(payload, isText, compressed);
+      if (!isText || compressed) return this.handler.onMessage(payload, isText, compressed);
+      const ascii = isAscii(payload);
+      if (!ascii && !isUtf8(payload)) return void this.fail('WS_INVALID_UTF8', 'text message is not valid UTF-8');
+      return this.handler.onMessage(payload, true, false, ascii);
     }
     if (isText && !compressed) {
+      // Bytes checked while the frame was arriving are not checked again.
       this.utf8 ??= new Utf8Stream();
-      if (!this.utf8.push(payload)) return void this.fail('WS_INVALID_UTF8', 'text message is not valid UTF-8');
+      if (!this.utf8.push(checked > 0 ? payload.subarray(checked) : payload)) return void this.fail('WS_INVALID_UTF8', 'text message is not valid UTF-8');
     }
-    this.append(payload);
+    const whole = this.fin && this.messageBuffer === null; // one frame, checked as it arrived
+    if (!whole) this.append(payload);
     if (!this.fin) return;
     if (isText && !compressed && !this.utf8!.complete()) {
       return void this.fail('WS_INVALID_UTF8', 'text message ends inside a UTF-8 sequence');
+    }
+    if (whole) {
+      this.endMessage();
+      return this.handler.onMessage(payload, isText, compressed);
     }
     const message = this.messageBuffer!.subarray(0, this.messageLength);
     this.endMessage();

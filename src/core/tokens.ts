@@ -38,3 +38,12 @@ export function listItems(value: HeaderValue): string[] {
 export function hasToken(value: HeaderValue, token: string): boolean {
   return listItems(value).some((item) => item.toLowerCase() === token);
 }
+
+// What a refusal may quote of a client's header: enough to recognise it, never all of it.
+const MAX_ECHO = 200;
+
+/** A client's value made safe to quote in a response: printable ASCII, at most 200 characters. */
+export function echo(value: string): string {
+  const clean = value.replace(/[^\x20-\x7e]/g, '?');
+  return clean.length > MAX_ECHO ? `${clean.slice(0, MAX_ECHO)}...` : clean;
+}

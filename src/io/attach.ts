@@ -5,6 +5,7 @@ import type { Http2SecureServer, Http2Server, IncomingHttpHeaders } from 'node:h
 import type { Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { formatReject } from '../core/http-response';
+import type { CheckPath, ParamsOf } from '../core/route-params';
 import { splitUrl } from '../core/routes';
 import { type Endpoint, EndpointImpl, type Handler } from './endpoint';
 import { Http1Attempt, writeAndEnd } from './http1-attempt';
@@ -101,13 +102,27 @@ type Upgradable = HttpServer | HttpsServer;
 const dispatchers = new WeakMap<AttachableServer, Dispatcher>();
 
 /**
+ * attachWebSocket's options with the path as a type parameter: a literal path types
+ * `req.params`, and an Express 4 pattern ("/chat/:room?") is a compile error.
+ */
+export type AttachOptionsFor<Path extends string = string> = Omit<AttachOptions, 'path'> & {
+  /** Exact path, list, or Express 5 pattern ("/rooms/:room", "/files/*path", "/users{/:id}"). Default: every path. */
+  path?: CheckPath<Path> | readonly CheckPath<Path>[];
+};
+
+/**
  * Serves WebSocket connections on an existing server, sharing its port: HTTP/1.1 upgrades
  * on http, https and allowHTTP1 servers, and RFC 8441 extended CONNECT streams on HTTP/2
  * servers. Several endpoints may be attached to one server; they are tried in order.
+ * `req.params` is typed from a literal `path` (`/rooms/:room` gives `{ room: string }`).
  */
-export function attachWebSocket(server: AttachableServer, handler: Handler, options: AttachOptions = {}): Endpoint {
+export function attachWebSocket<Path extends string = string>(
+  server: AttachableServer,
+  handler: Handler<ParamsOf<Path>>,
+  options: AttachOptionsFor<Path> = {},
+): Endpoint {
   if (typeof handler !== 'function') throw new TypeError('attachWebSocket: handler must be a function');
-  const endpoint = new EndpointImpl(handler, resolveSettings(options));
+  const endpoint = new EndpointImpl(handler as Handler, resolveSettings(options as AttachOptions));
   let dispatcher = dispatchers.get(server);
   if (!dispatcher) {
     dispatcher = new Dispatcher(server);

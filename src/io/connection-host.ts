@@ -12,7 +12,12 @@ export interface ConnectionSettings extends OutboxLimits {
   readonly closeTimeout: number;
   /** Per-socket message rate limit, or null for none. */
   readonly rateLimit: RateLimitSettings | null;
+  /** How text messages are delivered: decoded to a string, or as their (validated) UTF-8 bytes. */
+  readonly textAs: TextAs;
 }
+
+/** 'string' (the default): text messages arrive as strings; 'buffer': as Buffers of valid UTF-8. */
+export type TextAs = 'string' | 'buffer';
 
 /** Why wsgate closed a connection, as counted in endpoint.stats().closedBy. */
 export type CloseCause = 'backpressure' | 'payloadSize' | 'rateLimit';

@@ -2,7 +2,7 @@
 // frame parser, the outbox and the close handshake state machine.
 import { isUtf8 } from 'node:buffer';
 import { EventEmitter } from 'node:events';
-import { encodeFrame, encodeTextFrame } from '../core/encoder';
+import { encodeFrame } from '../core/encoder';
 import { ProtocolError } from '../core/errors';
 import { CloseCode, encodeClosePayload, isValidCloseCode, MAX_CONTROL_PAYLOAD, Opcode } from '../core/frames';
 import { FrameParser, type ParserHandler } from '../core/parser';
@@ -10,10 +10,11 @@ import type { Transport, TransportKind, TransportSink } from '../transport/trans
 import { CloseHandshake, CloseState, type ReadyState } from './close-state';
 import type { CloseCause, ConnectionHost, ConnectionSettings, Negotiated } from './connection-host';
 import type { MessageCodec } from './deflate';
-import { WebSocketError } from './errors';
+import { closedBeforeSent, WebSocketError } from './errors';
 import { messageIterator } from './iterator';
-import { COPY_LIMIT, frameParts, type SendData, type SendOptions, toBuffer } from './message';
+import { frameParts, type SendData, type SendOptions, toBuffer } from './message';
 import { Outbox, type OutboxOwner, type SendCallback } from './outbox';
+import { decodeText, encodeText, textBytes } from './text';
 import { RATE_LIMIT_REASON, RateLimiter } from './rate-limit';
 
 export type { ReadyState } from './close-state';
@@ -23,6 +24,12 @@ export { type SendData, type SendOptions, toBuffer } from './message';
 export type { BackpressurePolicy, SendCallback } from './outbox';
 
 export interface WebSocketEvents {
+  /**
+   * Text arrives as a string, binary as a Buffer: `isBinary` is `typeof data !== 'string'`.
+   * Narrow on the data (`if (typeof data === 'string') data.toUpperCase()`): a union of
+   * tuples that narrowed on `isBinary` would reject one-parameter listeners (`(data) => ...`)
+   * under Node's EventEmitter<T> typing.
+   */
   message: [data: string | Buffer, isBinary: boolean];
   close: [code: number, reason: string];
   error: [error: Error];
@@ -33,7 +40,10 @@ export interface WebSocketEvents {
 
 const EMPTY = Buffer.alloc(0);
 
-export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHandler, TransportSink, OutboxOwner {
+// The parser, the transport and the outbox call back into the connection through methods
+// marked @internal: they are left out of the published types (stripInternal), so the
+// interfaces they fill are checked where the connection is handed over, not on the class.
+export class WebSocket extends EventEmitter<WebSocketEvents> {
   static readonly CONNECTING = 0;
   static readonly OPEN = 1;
   static readonly CLOSING = 2;
@@ -77,8 +87,18 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
   topics: Set<string> | null = null;
   /** @internal the client this connection counts against (perClient limits), or null. */
   clientKey: string | null = null;
+  /** @internal this connection's own counts, for the diagnostics close event (performance.now() ms). */
+  openedAt: number;
+  /** @internal */
+  bytesIn = 0;
+  /** @internal */
+  messagesIn = 0;
+  /** @internal */
+  messagesOut = 0;
+  // Bytes handed to the outbox; the outbox counts through the bytesOut accessor below.
+  private sent = 0;
 
-  /** @internal created by the endpoint once the handshake is answered. */
+  /** Created by wsgate once the handshake is answered; not for applications. */
   constructor(
     private readonly transport: Transport,
     private readonly host: ConnectionHost,
@@ -90,15 +110,17 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
     this.extensions = negotiated.extensions;
     this.codec = negotiated.codec;
     this.limiter = settings.rateLimit ? new RateLimiter(settings.rateLimit, performance.now()) : null;
-    this.parser = new FrameParser(this, {
+    this.parser = new FrameParser(this satisfies ParserHandler, {
       maxPayload: settings.maxPayload,
       allowCompression: negotiated.codec !== null,
       requireMask: true,
       reportHeaders: this.limiter !== null,
     });
-    this.outbox = new Outbox(transport, settings, host.counters, this);
+    // The outbox counts bytesOut on this socket, which keeps the endpoint's total in step.
+    this.outbox = new Outbox(transport, settings, this, this satisfies OutboxOwner);
     this.lastSeen = this.lastMessage = host.now();
-    transport.bind(this);
+    this.openedAt = performance.now();
+    transport.bind(this satisfies TransportSink);
   }
 
   get readyState(): ReadyState {
@@ -120,6 +142,26 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
     return this.transport.kind;
   }
 
+  /** @internal bytes handed to the transport by this connection (frame headers included). */
+  get bytesOut(): number {
+    return this.sent;
+  }
+
+  set bytesOut(value: number) {
+    this.host.counters.bytesOut += value - this.sent;
+    this.sent = value;
+  }
+
+  /** @internal the code the 'close' event reports (1006 until something else is known). */
+  get closeCode(): number {
+    return this.closing?.code ?? CloseCode.ABNORMAL;
+  }
+
+  /** @internal the reason the 'close' event reports. */
+  get closeReason(): string {
+    return this.closing?.reason ?? '';
+  }
+
   /** @internal feeds the bytes that arrived with the request, then starts reading. */
   start(head: Buffer): void {
     if (head.length > 0) this.onData(head);
@@ -134,6 +176,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
     this.lastSeen = this.host.now();
     this.pingSentAt = 0;
     this.host.counters.bytesIn += chunk.length;
+    this.bytesIn += chunk.length;
     this.outbox.beginBatch();
     try {
       this.parser.push(chunk);
@@ -174,10 +217,10 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
   // ---- the parser's events ---------------------------------------------------------------
 
   /** @internal */
-  onMessage(data: Buffer, isText: boolean, compressed: boolean): void {
+  onMessage(data: Buffer, isText: boolean, compressed: boolean, ascii?: boolean): void {
     if (this.closing?.sent) return;
     if (compressed) return this.inflate(data, isText);
-    this.deliver(data, isText);
+    this.deliver(data, isText, ascii);
   }
 
   /** @internal the rate limit, charged per frame before its payload is read or inflated. */
@@ -217,10 +260,14 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
     this.emitSafely('pong', data);
   }
 
-  private deliver(data: Buffer, isText: boolean): void {
+  /** `ascii`: whether the text is all ASCII, when the parser knows (see text.ts). */
+  private deliver(data: Buffer, isText: boolean, ascii?: boolean): void {
     this.lastMessage = this.lastSeen;
     this.host.counters.messagesIn++;
-    this.emitSafely('message', isText ? data.toString() : data, !isText);
+    this.messagesIn++;
+    // textAs 'buffer': the validated UTF-8 bytes, for relays that never read the text.
+    const message = isText && this.settings.textAs !== 'buffer' ? decodeText(data, ascii) : data;
+    this.emitSafely('message', message, !isText);
   }
 
   private inflate(data: Buffer, isText: boolean): void {
@@ -310,6 +357,13 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
     if (typeof options === 'function') {
       callback = options;
       options = undefined;
+    } else if (options != null) {
+      // An unknown key is a TypeError, as for every options object. On the hot path: for...in
+      // over the usual { binary } is one comparison, and no array is made.
+      if (typeof options !== 'object') throw new TypeError('send: options must be an object');
+      for (const key in options) {
+        if (key !== 'binary' && key !== 'compress' && Object.hasOwn(options, key)) throw new TypeError(`send: unknown option "${key}"`);
+      }
     }
     if (this.closing !== null) return refuse('the socket is not open', 'NOT_OPEN', callback);
     if (!this.admit()) return refuse('the peer is not reading; message dropped', 'BACKPRESSURE', callback);
@@ -326,8 +380,9 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
 
   private enqueue(data: SendData, binary: boolean, compress: boolean, callback: SendCallback | undefined): boolean {
     this.host.counters.messagesOut++;
-    if (typeof data === 'string' && !binary && this.codec === null) return this.sendText(data, callback);
-    const payload = toBuffer(data);
+    this.messagesOut++;
+    if (typeof data === 'string' && !binary && (this.codec === null || !compress)) return this.sendText(data, callback);
+    const payload = typeof data === 'string' ? textBytes(data) : toBuffer(data);
     const opcode = binary ? Opcode.BINARY : Opcode.TEXT;
     if (this.codec !== null && compress && payload.length >= this.codec.threshold) {
       return this.sendCompressed(opcode, payload, callback);
@@ -339,10 +394,11 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
    * @internal writes a frame encoded once for many sockets (broadcast, publish). True when
    * the message was taken (written or queued); false when not open or over maxBackpressure.
    */
-  sendEncoded(frame: Buffer): boolean {
+  sendEncoded(frame: Buffer, payload: Buffer | null = null): boolean {
     if (this.closing !== null || !this.admit()) return false;
     this.host.counters.messagesOut++;
-    this.outbox.push({ frame, payload: null });
+    this.messagesOut++;
+    this.outbox.push({ frame, payload });
     return true;
   }
 
@@ -354,6 +410,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
   reserve(size: number): ((frame: Buffer | null) => void) | null {
     if (this.closing !== null || !this.admit()) return null;
     this.host.counters.messagesOut++;
+    this.messagesOut++;
     const slot = this.outbox.reserve(size);
     return (frame) => {
       if (!this.outbox.holds(slot)) return; // closed meanwhile
@@ -450,9 +507,9 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
   }
 
   private sendText(text: string, callback?: SendCallback): boolean {
-    // Short strings are encoded straight into the frame; long ones avoid the extra copy.
-    if (text.length <= COPY_LIMIT / 3) return this.outbox.push({ frame: encodeTextFrame(text), payload: null, callback });
-    return this.outbox.push({ ...frameParts(Opcode.TEXT, Buffer.from(text), false), callback });
+    // Encoded once into its frame; the text just received (or just sent) is not encoded again.
+    const encoded = encodeText(text);
+    return this.outbox.push({ frame: encoded.frame, payload: encoded.payload, callback });
   }
 
   private sendCompressed(opcode: number, payload: Buffer, callback?: SendCallback): boolean {
@@ -462,7 +519,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements ParserHa
     this.codec!.compress(payload, (err, compressed) => {
       if (this.readyState === 3) {
         // Closed while compressing (the codec fails pending jobs on close): not an error to report.
-        callback?.(new WebSocketError('the socket closed before the message was sent', 'NOT_OPEN'));
+        callback?.(closedBeforeSent());
         return;
       }
       if (err) {

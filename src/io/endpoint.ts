@@ -9,16 +9,30 @@ import { type ConnectionCounters, type ConnectionHost, type Negotiated, type Sen
 import type { CloseCause } from './connection-host';
 import { PerClientLimits } from './guards/per-client';
 import { DeflateCodec } from './deflate';
+import { publishClose, publishError, publishOpen } from './diagnostics';
 import { Fanout } from './fanout';
+import { textBytes } from './text';
 import { sweep, tickPeriod } from './liveness';
 import { checkKeys, DEFAULTS, type EndpointSettings } from './settings';
 
-/** Called once per accepted connection. A returned promise's rejection is reported. */
-export type Handler = (socket: WebSocket, req: UpgradeRequest) => unknown;
+/**
+ * Called once per accepted connection. A returned promise's rejection is reported.
+ * `P` is the type of `req.params`, inferred by attachWebSocket from a literal path.
+ */
+export type Handler<P extends object = import('../core/route-params').LooseParams> = (socket: WebSocket, req: UpgradeRequest<P>) => unknown;
 
-/** What the handler's request carries besides IncomingMessage. */
-export interface UpgradeRequest extends IncomingMessage {
-  params: Record<string, string | string[]>;
+/**
+ * What the handler's request carries besides IncomingMessage. Properties your middleware
+ * adds are typed by augmenting this interface (no type parameter needed):
+ * `declare module 'wsgate' { interface UpgradeRequest { user?: User } }`.
+ */
+export interface UpgradeRequest<P extends object = import('../core/route-params').LooseParams> extends IncomingMessage {
+  /**
+   * The route params, decoded, in an object without a prototype. Typed from a literal path:
+   * `:name` is a string, `*name` a string[] (one element per segment), a name inside
+   * `{...}` may be absent. With a non-literal path, any key is `string | string[] | undefined`.
+   */
+  params: P;
   query: Record<string, string | string[]>;
 }
 
@@ -142,6 +156,7 @@ export class EndpointImpl implements Endpoint, ConnectionHost, TopicSink {
   connectionClosed(socket: WebSocket): void {
     if (!this.clients.delete(socket)) return;
     this.byTransport[socket.transportKind]--;
+    publishClose(socket);
     if (socket.clientKey !== null) this.perClient?.closed(socket.clientKey);
     if (socket.topics) for (const topic of socket.topics) this.topics.unsubscribe(socket, topic);
     socket.topics = null;
@@ -160,6 +175,7 @@ export class EndpointImpl implements Endpoint, ConnectionHost, TopicSink {
   }
 
   reportError(error: unknown, socket?: WebSocket, req?: IncomingMessage): void {
+    publishError(error, socket, req);
     try {
       this.settings.onError(error, { socket, req });
     } catch {
@@ -190,6 +206,7 @@ export class EndpointImpl implements Endpoint, ConnectionHost, TopicSink {
     this.accepted++;
     this.clients.add(ws);
     this.byTransport[transport.kind]++;
+    publishOpen(ws);
     try {
       const result = this.handler(ws, req);
       if (result instanceof Promise) result.catch((err) => this.handlerFailed(err, ws, req));
@@ -246,7 +263,7 @@ export class EndpointImpl implements Endpoint, ConnectionHost, TopicSink {
     if (typeof topic !== 'string') throw new TypeError('publish: topic must be a string');
     const binary = options.binary ?? typeof data !== 'string';
     const count = this.fanout.deliver(this.topics.subscribers(topic), data, binary, skipper(options.except));
-    const outwards = this.topics.publish?.(topic, toBuffer(data), binary);
+    const outwards = this.topics.publish?.(topic, typeof data === 'string' ? textBytes(data) : toBuffer(data), binary);
     // A broker failure is counted by the implementation; an unawaited rejection must not crash.
     outwards?.catch(() => {});
     return { count, outwards };

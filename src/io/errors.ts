@@ -18,3 +18,8 @@ export class WebSocketError extends Error {
 export function notSent(cause: Error): WebSocketError {
   return new WebSocketError('the connection closed before the message was sent', 'NOT_OPEN', { cause });
 }
+
+/** A message queued behind another was dropped because the connection closed first. */
+export function closedBeforeSent(): WebSocketError {
+  return new WebSocketError('the socket closed before the message was sent', 'NOT_OPEN');
+}

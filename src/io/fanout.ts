@@ -1,11 +1,13 @@
 // One message to many sockets (broadcast, publish, deliveries from a broker): framed once
 // and written as the same bytes to every recipient; compressed once for the sockets that
 // agreed to no context takeover, so their compressed frames are interchangeable.
-import { encodeFrame, encodeTextFrame } from '../core/encoder';
+import { encodeFrame } from '../core/encoder';
 import type { DeflateParams, ResolvedDeflateOptions } from '../core/extensions';
 import { Opcode } from '../core/frames';
 import { type SendData, toBuffer, type WebSocket } from './connection';
 import { DeflateCodec } from './deflate';
+import { frameParts } from './message';
+import { encodeText, type TextFrame, textBytes } from './text';
 
 export class Fanout {
   // Sockets that agreed to server_no_context_takeover, with their window bits.
@@ -25,9 +27,11 @@ export class Fanout {
 
   /** Sends to every open socket not skipped; returns how many took the message. */
   deliver(sockets: Iterable<WebSocket>, data: SendData, binary: boolean, skip: ((s: WebSocket) => boolean) | null): number {
-    const size = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+    // Without compression the size is not needed: encoding is left to frameOnce (once).
+    const bytes = this.deflate === null ? null : typeof data === 'string' ? textBytes(data) : toBuffer(data);
+    const size = bytes === null ? 0 : bytes.length;
     const uncompressed = this.deflate === null || size < this.deflate.threshold;
-    let frame: Buffer | null = null;
+    let frame: TextFrame | null = null;
     let groups: Map<number, ((frame: Buffer | null) => void)[]> | null = null;
     let sent = 0;
     for (const socket of sockets) {
@@ -35,7 +39,7 @@ export class Fanout {
       if (uncompressed || socket.extensions === '') {
         // What send() would write too: below the threshold nothing is compressed.
         frame ??= frameOnce(data, binary);
-        if (socket.sendEncoded(frame)) sent++;
+        if (socket.sendEncoded(frame.frame, frame.payload)) sent++;
         continue;
       }
       const bits = this.shared.get(socket);
@@ -52,7 +56,7 @@ export class Fanout {
       if (group) group.push(fill);
       else groups.set(bits, [fill]);
     }
-    if (groups) for (const [bits, fills] of groups) this.compressOnce(bits, toBuffer(data), binary, fills);
+    if (groups) for (const [bits, fills] of groups) this.compressOnce(bits, bytes!, binary, fills);
     return sent;
   }
 
@@ -79,7 +83,9 @@ export class Fanout {
   }
 }
 
-function frameOnce(data: SendData, binary: boolean): Buffer {
-  if (typeof data === 'string' && !binary) return encodeTextFrame(data);
-  return encodeFrame(binary ? Opcode.BINARY : Opcode.TEXT, toBuffer(data));
+/** The frame every recipient gets: text through encodeText (the text just received is not encoded again). */
+function frameOnce(data: SendData, binary: boolean): TextFrame {
+  if (typeof data === 'string' && !binary) return encodeText(data);
+  const payload = typeof data === 'string' ? textBytes(data) : toBuffer(data);
+  return frameParts(binary ? Opcode.BINARY : Opcode.TEXT, payload, false);
 }

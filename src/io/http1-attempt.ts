@@ -61,6 +61,7 @@ export class Http1Attempt implements UpgradeAttempt {
     this.socket.on('end', this.onLeave);
     this.socket.on('close', this.onLeave);
     this.maxEarly = maxBytes;
+    if (this.earlyBytes > maxBytes) this.socket.destroy();
   }
 
   refuse(status: number, headers: Record<string, string>, body: string): void {

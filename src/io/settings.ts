@@ -9,6 +9,7 @@ import { compilePath, type PathMatcher } from '../core/routes';
 import { LocalTopics } from '../topics/local';
 import type { Topics } from '../topics/topics';
 import type { ConnectionSettings, WebSocket } from './connection';
+import type { TextAs } from './connection-host';
 import type { Guards } from './guards/budget';
 import { type Middleware, middlewareRunner } from './guards/middleware';
 import { middlewareRunnerH2 } from './guards/middleware-h2';
@@ -72,6 +73,14 @@ export interface AttachOptions {
   perClient?: PerClientOptions;
   /** Per-socket message rate limit: frames and bytes per window; 'close' (1008) or 'pause' beyond. Off by default. */
   rateLimit?: RateLimitOptions | false;
+  /**
+   * How text messages reach 'message' listeners: 'string' (default) decoded, or 'buffer', the
+   * message's UTF-8 bytes, already validated, with isBinary false. 'buffer' is for servers
+   * that pass text on without reading it (relays, brokers, fan-out): no decoding at all, and
+   * send(data, { binary: false }) or publish(topic, data, { binary: false }) sends the same
+   * bytes as text again without encoding.
+   */
+  textAs?: TextAs;
 }
 
 export const DEFAULTS = Object.freeze({
@@ -115,7 +124,7 @@ const KNOWN = new Set<string>([
   'path', 'caseSensitive', 'strict', 'origins', 'requireOrigin', 'protocols', 'requireProtocol',
   'perMessageDeflate', 'use', 'app', 'verify', 'verifyTimeout', 'maxPayload', 'closeTimeout',
   'heartbeat', 'idleTimeout', 'maxBackpressure', 'backpressurePolicy', 'maxConnections', 'onError', 'topics', 'http2',
-  'publicOrigin', 'perClient', 'rateLimit',
+  'publicOrigin', 'perClient', 'rateLimit', 'textAs',
 ]);
 
 /** Throws TypeError on an unknown key: a misspelt option must not pass silently. */
@@ -143,6 +152,8 @@ export function resolveSettings(options: AttachOptions): EndpointSettings {
   const maxPayload = number('maxPayload', options.maxPayload, DEFAULTS.maxPayload);
   const policy = options.backpressurePolicy ?? DEFAULTS.backpressurePolicy;
   if (policy !== 'close' && policy !== 'drop') throw new TypeError(`backpressurePolicy must be 'close' or 'drop'`);
+  const textAs = options.textAs ?? 'string';
+  if (textAs !== 'string' && textAs !== 'buffer') throw new TypeError(`textAs must be 'string' or 'buffer'`);
   const use = options.use === undefined ? [] : typeof options.use === 'function' ? [options.use] : options.use;
   checkPublicOrigin(options.publicOrigin);
   return Object.freeze({
@@ -162,6 +173,7 @@ export function resolveSettings(options: AttachOptions): EndpointSettings {
       maxBackpressure: number('maxBackpressure', options.maxBackpressure, DEFAULTS.maxBackpressure),
       backpressurePolicy: policy,
       rateLimit: resolveRateLimit(options.rateLimit),
+      textAs,
     }),
     liveness: Object.freeze({
       interval: heartbeat ? number('heartbeat.interval', heartbeat.interval, DEFAULTS.heartbeatInterval) : 0,

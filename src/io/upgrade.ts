@@ -10,6 +10,7 @@ import {
 } from '../core/handshake';
 import { statusText } from '../core/http-response';
 import type { UpgradeAttempt } from './attempt';
+import { publishAccepted, publishRefused, type RefusedCause } from './diagnostics';
 import type { EndpointImpl, RefusalCause, UpgradeRequest } from './endpoint';
 import { runGuards } from './guards/budget';
 import type { Http2Attempt } from './http2-attempt';
@@ -40,7 +41,7 @@ export function handleAttempt(endpoint: EndpointImpl, attempt: UpgradeAttempt, p
   } catch (err) {
     // A throwing origins or protocols function is the app's bug: report it, answer 500.
     endpoint.reportError(err, undefined, attempt.req);
-    return refuse(endpoint, attempt, 500, statusText(500));
+    return refuse(endpoint, attempt, 500, statusText(500), {}, undefined, 'internal');
   }
   if (!decision.ok) return refuse(endpoint, attempt, decision.status, decision.reason, decision.headers, decision.cause);
 
@@ -58,12 +59,14 @@ export function handleAttempt(endpoint: EndpointImpl, attempt: UpgradeAttempt, p
       endpoint.pending--;
       if (outcome.kind === 'responded') {
         endpoint.count(outcome.status); // the middleware's response owns the request
+        publishRefused(attempt, outcome.status, statusText(outcome.status), 'middleware');
         return attempt.handedOver();
       }
       if (attempt.gone) return attempt.handedOver();
       if (outcome.kind === 'reject') {
         if (outcome.error !== undefined) endpoint.reportError(outcome.error, undefined, req);
         endpoint.count(outcome.status);
+        publishRefused(attempt, outcome.status, outcome.body, 'guard');
         return attempt.refuse(outcome.status, outcome.headers, outcome.body);
       }
       if (endpoint.closing) return refuse(endpoint, attempt, 503, 'Server is shutting down', {}, 'shuttingDown');
@@ -97,8 +100,10 @@ function refuse(
   reason: string,
   headers: Record<string, string> = {},
   cause?: RefusalCause,
+  reported: RefusedCause = cause ?? 'handshake',
 ): void {
   endpoint.count(status, cause);
+  publishRefused(attempt, status, reason, reported);
   attempt.refuse(status, headers, `${reason}\n`);
 }
 
@@ -133,5 +138,6 @@ function accept(
   }
   const opened = attempt.accept(extra ? { ...decision.headers, ...extra } : decision.headers);
   if (opened === null) return;
+  publishAccepted(attempt, decision);
   endpoint.open(opened.transport, opened.head, req, decision, clientKey);
 }

@@ -159,7 +159,7 @@ describe('accept', () => {
       'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
         `Sec-WebSocket-Accept: ${computeAcceptKey(KEY)}\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n\r\n`,
     );
-    expect(computeAcceptKey(KEY)).toBe('s3pPLMBiTxaQ9kYGOzzCo+xOo+Q=');
+    expect(computeAcceptKey(KEY)).toBe('s3pPLMBiTxaQ9kYGzzhZRbK+xOo=');
   });
 
   test('bytes sent with the request (head) come back as head', async () => {
@@ -187,10 +187,8 @@ describe('accept', () => {
     const a = await nextAttempt();
     a.await(100);
     c.socket.write('B');
-    await until(() => (a as unknown as { earlyBytes: number }).earlyBytes >= 2 || false, 2000, 'early bytes').catch(() => {});
     c.socket.write('C');
-    // Poll for the bytes through accept's result instead of private state: wait for the client's writes to land.
-    await new Promise<void>((resolve) => c.socket.write('', () => resolve()));
+    // Wait until every byte the client wrote has been read on the server side.
     await until(() => a.socket.bytesRead > 0 && a.socket.bytesRead >= c.socket.bytesWritten, 5000, 'bytes to arrive');
     const opened = a.accept({ Upgrade: 'websocket' })!;
     expect(opened.head.toString()).toBe('ABC');
@@ -228,6 +226,17 @@ describe('await', () => {
     expect(c.received().length).toBe(0);
   });
 
+  // BUG (minor, reported): the bytes that came with the request (head) count toward maxBytes,
+  // but the limit is only checked when more data arrives; a head already over the limit at
+  // await() is kept, and accept() returns it all.
+  test('a head already over maxBytes at await() destroys the socket', async () => {
+    await connect(Buffer.alloc(20, 1));
+    const a = await nextAttempt();
+    expect(a.req.socket.bytesRead).toBeGreaterThan(20);
+    a.await(10);
+    await until(() => a.socket.destroyed, 1000, 'destroyed');
+  });
+
   test('exactly maxBytes is fine', async () => {
     const c = await connect(Buffer.from('12345'));
     const a = await nextAttempt();
@@ -262,13 +271,17 @@ describe('await', () => {
     expect(a.socket.listenerCount('data')).toBe(0);
     let seen = 0;
     a.socket.on('data', (d: Buffer) => (seen += d.length));
+    a.socket.resume(); // as a new owner does
     c.socket.write('more than five bytes');
     await until(() => seen === 20, 5000, 'data to the new owner');
     expect(a.socket.destroyed).toBe(false); // the limit no longer applies
+    let ended = false;
+    a.socket.on('end', () => (ended = true));
     c.socket.destroy();
-    await until(() => a.socket.destroyed, 5000, 'server side closed');
+    await until(() => ended, 5000, 'the client\'s FIN on the server side');
     await new Promise((r) => setImmediate(r));
     expect(gone).not.toHaveBeenCalled();
+    expect(a.gone).toBe(false); // nobody but the new owner decides now
   });
 
   test('without await, a departure is not watched (the caller accepts at once)', async () => {

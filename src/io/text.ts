@@ -1,0 +1,157 @@
+// The text path: UTF-8 bytes to the string a 'message' listener gets, strings to text frames,
+// and a one-entry memory of the last text seen so that a message passed on unchanged (echo,
+// relay, publish of the string just received; the same string sent to many sockets) is not
+// encoded again.
+//
+// Measured with `npm run bench:text` (ns/op): decoding is the runtime's job and cannot be
+// made cheaper in JavaScript (a JS decoder into UTF-16 was slower than utf8Slice on Node 20
+// and far slower on Node 24), so the only decode shortcut is latin1Slice for bytes already
+// known to be ASCII (the parser learns that while validating, see core/parser.ts). Encoding
+// costs about half with encodeInto-style writes into room sized for the worst case (3 bytes
+// per UTF-16 unit) than with Buffer.byteLength + write or Buffer.from, which read the string
+// twice.
+import { isAscii } from 'node:buffer';
+import { headerSize, writeHeader } from '../core/encoder';
+import { Opcode } from '../core/frames';
+import { COPY_LIMIT } from './message';
+
+interface BufferInternals {
+  utf8Slice?(start: number, end: number): string;
+  latin1Slice?(start: number, end: number): string;
+  utf8Write?(text: string, offset: number, length: number): number;
+}
+const proto = Buffer.prototype as unknown as BufferInternals;
+// Buffer's own per-encoding methods (what toString() and write() end in, without their
+// argument handling); the public calls where a runtime lacks them.
+const hasSlices = typeof proto.utf8Slice === 'function' && typeof proto.latin1Slice === 'function';
+const hasUtf8Write = typeof proto.utf8Write === 'function';
+
+// Messages at least this large are checked for ASCII when the parser could not say (fragmented
+// or inflated messages): latin1Slice then saves more than the check costs.
+const ASCII_CHECK_MIN = 1024;
+
+/** The string of valid UTF-8 bytes. `ascii`: true or false when known, undefined to find out. */
+export function decodeText(data: Buffer, ascii?: boolean): string {
+  const n = data.length;
+  if (ascii === undefined) ascii = n >= ASCII_CHECK_MIN && isAscii(data);
+  let text: string;
+  if (!hasSlices) text = data.toString(ascii ? 'latin1' : 'utf8');
+  else if (ascii) text = (data as unknown as Required<BufferInternals>).latin1Slice(0, n);
+  else text = (data as unknown as Required<BufferInternals>).utf8Slice(0, n);
+  remember(text, data, null);
+  return text;
+}
+
+// ---- encoding ----------------------------------------------------------------------------------
+
+// Small frames are encoded into a shared slab, the header written in front once the length
+// is known; the frame is a view of the slab. Like Node's own Buffer pool (8 KiB, used by
+// Buffer.from for small strings) a frame waiting in a slow socket's queue keeps its slab alive,
+// so the slab is kept small: at most SLAB bytes held per frame.
+const SLAB = 16 * 1024;
+// Frames whose worst case (3 bytes per UTF-16 unit, plus header) fits here use the slab.
+const SLAB_FRAME_MAX = 4 * 1024;
+let slab: Buffer | null = null;
+let slabUsed = 0;
+// Larger ones are encoded into a reused scratch buffer and copied out at their exact size.
+let scratch: Buffer | null = null;
+
+function utf8Write(target: Buffer, text: string, at: number, room: number): number {
+  if (hasUtf8Write) return (target as unknown as Required<BufferInternals>).utf8Write(text, at, room);
+  return target.write(text, at, room, 'utf8');
+}
+
+/** A text frame as written: header and payload in one buffer, or a header and a large payload apart. */
+export interface TextFrame {
+  readonly frame: Buffer;
+  readonly payload: Buffer | null;
+}
+
+/**
+ * The unmasked text frame (FIN set) for `text`. The result is shared (the last text's frame is
+ * handed to every sender of that text) and must not be written to.
+ */
+export function encodeText(text: string): TextFrame {
+  if (text === lastText) {
+    if (lastFrame !== null) return lastFrame;
+    if (lastPayload !== null) return (lastFrame = framePayload(lastPayload));
+  }
+  const room = 3 * text.length;
+  const maxHead = headerSize(room);
+  let frame: Buffer;
+  if (maxHead + room <= SLAB_FRAME_MAX) {
+    if (slab === null || slabUsed + maxHead + room > SLAB) {
+      slab = Buffer.allocUnsafeSlow(SLAB);
+      slabUsed = 0;
+    }
+    const at = slabUsed + maxHead;
+    const written = utf8Write(slab, text, at, room);
+    const start = at - headerSize(written);
+    writeHeader(slab, start, Opcode.TEXT, written);
+    slabUsed = (at + written + 7) & ~7;
+    frame = slab.subarray(start, at + written);
+  } else {
+    if (scratch === null || scratch.length < room) scratch = Buffer.allocUnsafeSlow(Math.max(room, 64 * 1024));
+    const written = utf8Write(scratch, text, 0, room);
+    const head = headerSize(written);
+    frame = Buffer.allocUnsafe(head + written);
+    writeHeader(frame, 0, Opcode.TEXT, written);
+    scratch.copy(frame, head, 0, written);
+  }
+  const parts = { frame, payload: null };
+  remember(text, null, parts);
+  return parts;
+}
+
+/** The UTF-8 bytes of `text` (for compression, brokers): the received ones when it is the last text seen. */
+export function textBytes(text: string): Buffer {
+  if (text === lastText) {
+    if (lastPayload !== null) return lastPayload;
+    if (lastFrame !== null) return lastFrame.payload ?? lastFrame.frame.subarray(payloadStart(lastFrame.frame));
+  }
+  const bytes = Buffer.from(text);
+  remember(text, bytes, null);
+  return bytes;
+}
+
+function payloadStart(frame: Buffer): number {
+  const code = frame[1] & 0x7f;
+  return code < 126 ? 2 : code === 126 ? 4 : 10;
+}
+
+/** Received bytes as a text frame: copied in after the header when small, else written as they are. */
+function framePayload(payload: Buffer): TextFrame {
+  const head = headerSize(payload.length);
+  if (payload.length > COPY_LIMIT) {
+    const header = Buffer.allocUnsafe(head);
+    writeHeader(header, 0, Opcode.TEXT, payload.length);
+    return { frame: header, payload };
+  }
+  const frame = Buffer.allocUnsafe(head + payload.length);
+  writeHeader(frame, 0, Opcode.TEXT, payload.length);
+  frame.set(payload, head);
+  return { frame, payload: null };
+}
+
+// ---- the last text seen ------------------------------------------------------------------------
+// Strings have no identity a WeakMap could key on, but `===` between a string and itself is a
+// pointer compare, and between equal strings still the right answer (equal text, equal
+// bytes): a relay that sends on what it just received finds its bytes here. One entry, so at
+// most one message's bytes are kept beyond their use. Frames and received payloads are never
+// written to after they are made, so sharing them between sockets is safe.
+let lastText: string | null = null;
+let lastPayload: Buffer | null = null;
+let lastFrame: TextFrame | null = null;
+
+function remember(text: string, payload: Buffer | null, frame: TextFrame | null): void {
+  lastText = text;
+  lastPayload = payload;
+  lastFrame = frame;
+}
+
+/** Test hook: forget the last text. */
+export function forgetText(): void {
+  lastText = null;
+  lastPayload = null;
+  lastFrame = null;
+}
