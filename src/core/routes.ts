@@ -52,7 +52,7 @@ function compileOne(pattern: string, matchOptions: Parameters<typeof match>[1]):
     const why = err instanceof Error ? err.message : String(err);
     const old = fromExpress4(pattern);
     if (old === null) throw new TypeError(`path ${JSON.stringify(pattern)}: ${why}`, { cause: err });
-    const write = old.path === null ? 'rewrite it' : `write ${JSON.stringify(old.path)}`;
+    const write = old.path === null ? 'they take no regexps, so match with params and check the values in use or verify' : `write ${JSON.stringify(old.path)}`;
     const check = old.checks.length > 0 ? ` and check ${old.checks.join(', ')} in use or verify` : '';
     throw new TypeError(
       `path ${JSON.stringify(pattern)} is Express 4 syntax: ${old.forms.join(', ')}. ` +

@@ -25,10 +25,10 @@ export type { BackpressurePolicy, SendCallback } from './outbox';
 
 export interface WebSocketEvents {
   /**
-   * Text arrives as a string, binary as a Buffer: `isBinary` is `typeof data !== 'string'`.
-   * Narrow on the data (`if (typeof data === 'string') data.toUpperCase()`): a union of
-   * tuples that narrowed on `isBinary` would reject one-parameter listeners (`(data) => ...`)
-   * under Node's EventEmitter<T> typing.
+   * Text arrives as a string (as a Buffer of valid UTF-8 with `textAs: 'buffer'`), binary as
+   * a Buffer. Narrow on the data: `if (typeof data === 'string') data.toUpperCase()`. (A union
+   * of tuples narrowing on `isBinary` would reject one-parameter listeners, `(data) => ...`,
+   * under Node's EventEmitter<T> typing, and would not hold with textAs 'buffer'.)
    */
   message: [data: string | Buffer, isBinary: boolean];
   close: [code: number, reason: string];

@@ -70,6 +70,8 @@ export class Outbox {
   private scheduled = false;
   private batch: Buffer[] | null = null; // made on first use, then reused
   private batchBytes = 0;
+  // The batch has a large payload apart from its header: written as the buffers, not joined.
+  private batchLarge = false;
   // Frames held back behind a message that is still being compressed, to keep order.
   private held: Outgoing[] | null = null;
   private heldBytes = 0;
@@ -114,7 +116,15 @@ export class Outbox {
   /** @internal the end-of-tick write (see TICK). */
   tickFlush(): void {
     this.scheduled = false;
-    if (!this.batching) this.flushBatch();
+    if (this.batching) return; // endBatch() writes it
+    // Destroyed (terminate(), a transport error) before the tick ended: the 'close' that
+    // clears this outbox is on its way; nothing more may be written.
+    if (this.transport.ended) {
+      if (this.batch !== null) this.batch.length = 0;
+      this.batchBytes = 0;
+      return;
+    }
+    this.flushBatch();
   }
 
   /** Queues a frame behind any held ones. True while under the transport's high-water mark. */
@@ -124,7 +134,7 @@ export class Outbox {
       this.drainOwed = true;
       return false;
     }
-    return this.write(item);
+    return this.write(item, true);
   }
 
   /** Writes a control frame now: it may overtake a message being compressed. */
@@ -232,14 +242,18 @@ export class Outbox {
     if (this.drainOwed && !this.transport.needDrain && !this.closed) this.transportDrained();
   }
 
-  private write(item: Outgoing): boolean {
+  /** `tick`: a new message (push), which may wait for the end of the tick (see TICK). */
+  private write(item: Outgoing, tick = false): boolean {
     if (this.closed) return false;
     const size = item.frame.length + (item.payload?.length ?? 0);
     this.counters.bytesOut += size;
-    if (item.callback === undefined && (this.batching || this.scheduled || this.schedule())) {
+    if (item.callback === undefined && (this.batching || (tick && (this.scheduled || this.schedule())))) {
       const batch = (this.batch ??= []);
       batch.push(item.frame);
-      if (item.payload !== null) batch.push(item.payload);
+      if (item.payload !== null) {
+        batch.push(item.payload);
+        this.batchLarge = true;
+      }
       this.batchBytes += size;
       if (this.bufferedAmount < this.transport.writableHighWaterMark) return true;
       // The flush may find the transport emptied meanwhile, and then it owes no 'drain'.
@@ -271,9 +285,10 @@ export class Outbox {
     this.written += bytes;
     if (!this.closed) {
       if (batch.length === 1) this.transport.write(batch[0]);
-      else if (bytes <= JOIN_LIMIT) this.transport.write(Buffer.concat(batch, bytes));
+      else if (bytes <= JOIN_LIMIT && !this.batchLarge) this.transport.write(Buffer.concat(batch, bytes));
       else this.transport.writeMany(batch);
     }
+    this.batchLarge = false;
     batch.length = 0; // the array is reused: one less allocation per incoming chunk
     // send() said false for a batched frame; if the transport took it all without needing to
     // drain, it will not emit 'drain', so the outbox does, once this call has returned (the

@@ -3,6 +3,7 @@
 // they are; skip/except; the count of takers.
 import WebSocketClient from 'ws';
 import * as encoder from '../../src/core/encoder';
+import * as textPath from '../../src/io/text';
 import { WebSocket } from '../../src/io/connection';
 import { DeflateCodec } from '../../src/io/deflate';
 import { Outbox } from '../../src/io/outbox';
@@ -56,7 +57,7 @@ describe('framed once', () => {
   test('broadcast encodes once and hands the same Buffer to every socket', async () => {
     const s = await serve();
     const ps = await peers(s, 4);
-    const text = jest.spyOn(encoder, 'encodeTextFrame');
+    const text = jest.spyOn(textPath, 'encodeText');
     const binary = jest.spyOn(encoder, 'encodeFrame');
     const sendEncoded = jest.spyOn(WebSocket.prototype, 'sendEncoded');
     expect(s.endpoint.broadcast('hello all')).toBe(4);
@@ -91,7 +92,7 @@ describe('framed once', () => {
     ps[0].socket.subscribe('t');
     ps[2].socket.subscribe('t');
     const sendEncoded = jest.spyOn(WebSocket.prototype, 'sendEncoded');
-    const text = jest.spyOn(encoder, 'encodeTextFrame');
+    const text = jest.spyOn(textPath, 'encodeText');
     expect(s.endpoint.publish('t', 'topic msg')).toBe(2);
     expect(text).toHaveBeenCalledTimes(1);
     expect(new Set(sendEncoded.mock.contexts)).toEqual(new Set([ps[0].socket, ps[2].socket]));

@@ -75,22 +75,40 @@ function setup(limits: { maxBackpressure?: number; backpressurePolicy?: Backpres
 }
 
 const frame = (text: string, callback?: (error?: Error) => void): Outgoing => ({ frame: Buffer.from(text), payload: null, callback });
+/** The end of the current tick, when frames pushed outside a batch are written. */
+const tick = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('writing and batching', () => {
-  test('outside a batch every push is its own write, in order', () => {
+  test('outside a batch, pushes in one tick go out as one write at the end of the tick, in order', async () => {
     const { transport, outbox, counters } = setup();
     expect(outbox.push(frame('a'))).toBe(true);
     expect(outbox.push(frame('bb'))).toBe(true);
-    expect(transport.writes.map((w) => w.kind)).toEqual(['write', 'write']);
+    expect(transport.writes).toHaveLength(0);
+    expect(outbox.bufferedAmount).toBe(3); // waiting bytes count
+    await tick();
+    expect(transport.writes.map((w) => w.kind)).toEqual(['write']);
     expect(transport.text).toBe('abb');
     expect(counters.bytesOut).toBe(3);
+    expect(outbox.bufferedAmount).toBe(0);
+    outbox.push(frame('c')); // a new tick, a new write
+    await tick();
+    expect(transport.text).toBe('abbc');
+    expect(transport.writes).toHaveLength(2);
   });
 
-  test('a frame with a separate payload goes through writeMany as [frame, payload]', () => {
+  test('a control frame (pushNow) writes the waiting tick batch first, then itself', () => {
+    const { transport, outbox } = setup();
+    outbox.push(frame('a'));
+    outbox.pushNow(frame('P'));
+    expect(transport.writes.map((w) => Buffer.concat(w.chunks).toString())).toEqual(['a', 'P']);
+  });
+
+  test('a frame with a separate payload goes through writeMany as [frame, payload]', async () => {
     const { transport, outbox, counters } = setup();
     const header = Buffer.from('H');
     const payload = Buffer.from('payload');
     outbox.push({ frame: header, payload });
+    await tick();
     expect(transport.writes).toHaveLength(1);
     expect(transport.writes[0].kind).toBe('writeMany');
     expect(transport.writes[0].chunks[0]).toBe(header);
@@ -181,17 +199,37 @@ describe('writing and batching', () => {
     expect(transport.writes.map((w) => Buffer.concat(w.chunks).toString())).toEqual(['x', 'y']);
   });
 
-  test('push reports the high-water mark: within a batch from bufferedAmount, outside from the transport', () => {
+  test('push reports the high-water mark from bufferedAmount, batched bytes included', async () => {
     const { transport, outbox } = setup({ maxBackpressure: 1 << 30 });
     transport.writableHighWaterMark = 10;
     outbox.beginBatch();
     expect(outbox.push(frame('12345'))).toBe(true);
     expect(outbox.push(frame('67890'))).toBe(false); // 10 bytes batched: at the mark
     outbox.endBatch();
-    transport.accept = () => false;
-    expect(outbox.push(frame('z'))).toBe(false);
-    transport.accept = () => true;
+    transport.writableLength = 9;
+    expect(outbox.push(frame('z'))).toBe(false); // tick batch: 9 + 1
+    await tick();
+    transport.writableLength = 0;
     expect(outbox.push(frame('z'))).toBe(true);
+  });
+
+  test("false from a tick batch the transport then took at once: the outbox emits 'drain'", async () => {
+    const { transport, outbox, drained } = setup({ maxBackpressure: 1 << 30 });
+    transport.writableHighWaterMark = 4;
+    expect(outbox.push(frame('12'))).toBe(true);
+    expect(outbox.push(frame('34'))).toBe(false);
+    await tick(); // written; the fake transport needs no drain
+    await tick();
+    expect(drained()).toBe(1);
+  });
+
+  test('a tick batch on a transport ended meanwhile is dropped, not written', async () => {
+    const { transport, outbox } = setup();
+    outbox.push(frame('a'));
+    transport.destroy();
+    await tick();
+    expect(transport.writes).toHaveLength(0);
+    expect(outbox.bufferedAmount).toBe(0);
   });
 });
 
@@ -491,9 +529,10 @@ describe('callbacks', () => {
     expect((ctl.mock.calls[0][0] as WebSocketError).cause).toBe(cause);
   });
 
-  test('a frame without a callback passes none to the transport', () => {
+  test('a frame without a callback passes none to the transport', async () => {
     const { transport, outbox } = setup();
     outbox.push(frame('x'));
+    await tick();
     expect(transport.writes[0].callback).toBeUndefined();
   });
 });
@@ -520,21 +559,23 @@ describe('liveness: markProgress / drainedSinceMark', () => {
     expect(outbox.drainedSinceMark()).toBe(true);
   });
 
-  test('the backlog grew by our own writes but less than we wrote: the peer took some', () => {
+  test('the backlog grew by our own writes but less than we wrote: the peer took some', async () => {
     const { transport, outbox } = setup({ maxBackpressure: 1 << 30 });
     transport.writableLength = 5000;
     outbox.markProgress();
     outbox.push(frame('x'.repeat(1000)));
+    await tick();
     transport.writableLength = 5500; // +1000 written, only +500 stayed
     expect(outbox.drainedSinceMark()).toBe(true);
   });
 
-  test('the backlog grew by exactly what we wrote: not drained', () => {
+  test('the backlog grew by exactly what we wrote: not drained', async () => {
     const { transport, outbox } = setup({ maxBackpressure: 1 << 30 });
     transport.buffers = true;
     transport.writableLength = 5000;
     outbox.markProgress();
     outbox.push(frame('x'.repeat(1000)));
+    await tick();
     expect(transport.writableLength).toBe(6000);
     expect(outbox.drainedSinceMark()).toBe(false);
   });
