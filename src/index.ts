@@ -1,5 +1,7 @@
 // The public surface of wsgate: what the README documents, and nothing else.
 export { attachWebSocket } from './io/attach';
+export type { AttachableServer, AttachOptionsFor } from './io/attach';
+export type { LooseParams, ParamsOf } from './core/route-params';
 export type {
   BroadcastOptions,
   CloseOptions,
