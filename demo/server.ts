@@ -1,6 +1,9 @@
 // Runs the demo: `npm start`, then open http://localhost:8080 (PORT overrides the port).
-import type { AddressInfo } from 'node:net';
+// DEMO_HTTPS=1 (or `npm run start:h2`) serves the same app over HTTPS with HTTP/2
+// (http2.createSecureServer, allowHTTP1) and a self-signed certificate made at start.
+import type { AddressInfo, Server } from 'node:net';
 import { createDemo } from './app';
+import { demoCert } from './cert';
 
 const port = Number(process.env.PORT ?? 8080);
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -8,14 +11,24 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.exit(1);
 }
 
-const demo = createDemo();
+const https = process.env.DEMO_HTTPS === '1' || process.env.DEMO_HTTPS === 'true';
+let demo: { server: Server; close(): Promise<void> };
+if (https) {
+  const cert = demoCert();
+  console.log(`wsgate demo: ${cert.fresh ? 'made a' : 'using the cached'} self-signed certificate in ${cert.dir} (your browser will warn about it)`);
+  demo = createDemo({ tls: cert });
+} else {
+  demo = createDemo();
+}
 demo.server.on('error', (err) => {
   console.error(`wsgate demo: cannot listen on port ${port}: ${err.message}`);
   process.exit(1);
 });
 demo.server.listen(port, () => {
   const actual = (demo.server.address() as AddressInfo).port;
-  console.log(`wsgate demo: open http://localhost:${actual}/ (WebSocket at ws://localhost:${actual}/ws)`);
+  const [web, ws] = https ? ['https', 'wss'] : ['http', 'ws'];
+  const how = https ? ', HTTP/2 with HTTP/1.1 fallback' : '';
+  console.log(`wsgate demo: open ${web}://localhost:${actual}/ (WebSocket at ${ws}://localhost:${actual}/ws${how})`);
 });
 
 const stop = () => {

@@ -55,6 +55,10 @@
         return show('← binary echo, ' + bytes.length + ' bytes: ' + hex(bytes), 'in');
       }
       const clock = serverMessage(event.data);
+      if (clock && clock.transport) {
+        // The server's first push says how this socket travels.
+        $('transport').textContent = clock.transport === 'h2' ? 'over HTTP/2 (RFC 8441 stream)' : 'over HTTP/1.1 (upgrade)';
+      }
       if (clock) {
         $('clock').textContent = new Date(clock.now).toLocaleTimeString() + '  ·  ' + clock.clients + ' connected';
         return;

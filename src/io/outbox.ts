@@ -70,7 +70,7 @@ export class Outbox {
   private scheduled = false;
   private batch: Buffer[] | null = null; // made on first use, then reused
   private batchBytes = 0;
-  // The batch has a large payload apart from its header: written as the buffers, not joined.
+  // The batch has a payload apart from its header (a large one, see message.ts COPY_LIMIT).
   private batchLarge = false;
   // Frames held back behind a message that is still being compressed, to keep order.
   private held: Outgoing[] | null = null;
@@ -285,7 +285,8 @@ export class Outbox {
     this.written += bytes;
     if (!this.closed) {
       if (batch.length === 1) this.transport.write(batch[0]);
-      else if (bytes <= JOIN_LIMIT && !this.batchLarge) this.transport.write(Buffer.concat(batch, bytes));
+      // A lone frame with its payload apart (a large one) goes as it is, without a copy.
+      else if (bytes <= JOIN_LIMIT && !(batch.length === 2 && this.batchLarge)) this.transport.write(Buffer.concat(batch, bytes));
       else this.transport.writeMany(batch);
     }
     this.batchLarge = false;

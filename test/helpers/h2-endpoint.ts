@@ -17,6 +17,8 @@ export interface H2Site {
   cert: string;
   accepted: WebSocket[];
   errors: unknown[];
+  /** The server side's TCP (or TLS) connections. */
+  tcp: ReadonlySet<Socket>;
   /** Resolves with the next accepted server-side socket. */
   nextSocket(ms?: number): Promise<WebSocket>;
   /** A new client session (tracked). */
@@ -77,6 +79,7 @@ export async function startH2Site(
     cert,
     accepted,
     errors,
+    tcp: sockets,
     nextSocket(ms = 5000) {
       const ready = accepted.shift();
       if (ready) return Promise.resolve(ready);
@@ -101,8 +104,12 @@ export async function startH2Site(
     },
     async close() {
       for (const s of endpoint.clients) s.terminate();
-      for (const s of sessions) s.destroy();
+      // The server side's TCP connections go first; client sessions then end on their own.
+      // (Calling destroy() on a client session right away was seen to hang inside Node,
+      // in test teardown, with one stream still open.)
       for (const s of sockets) s.destroy();
+      for (let i = 0; i < 100 && sessions.some((s) => !s.destroyed); i++) await delay(10);
+      for (const s of sessions) if (!s.destroyed) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };

@@ -235,10 +235,14 @@ describe('[wiring] rateLimit', () => {
     try {
       const client = await RawClient.open(l.port, '/', { 'Sec-WebSocket-Extensions': 'permessage-deflate' });
       const bomb = clientFrame({ opcode: 0x2, rsv: 0x40, payload: deflateMessage(Buffer.alloc(64 * KiB)) });
+      const started = performance.now();
       await pump(client, 2000, () => bomb, 200);
       await client.waitClosed(5000);
+      const elapsed = performance.now() - started;
       expect(client.closeFrame?.code).toBe(1008);
-      expect(l.messages).toBeLessThanOrEqual(51);
+      // The burst of 50, plus what the bucket refills (50/s) while the frames are inflated one by
+      // one: 51 alone flakes on a loaded machine (53 seen at scale). Unlimited, all 2,000 would be.
+      expect(l.messages).toBeLessThanOrEqual(51 + Math.ceil((elapsed * 50) / 1000));
     } finally {
       await stop(l);
     }
