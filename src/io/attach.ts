@@ -1,7 +1,7 @@
 // attachWebSocket: one dispatcher per server listens for upgrade requests and hands each
 // to the first endpoint whose path matches; unclaimed ones get 404.
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
-import type { Http2SecureServer, Http2Server, IncomingHttpHeaders } from 'node:http2';
+import type { Http2SecureServer, Http2Server } from 'node:http2';
 import type { Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { formatReject } from '../core/http-response';

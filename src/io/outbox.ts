@@ -36,6 +36,9 @@ export type Admission = 'ok' | 'drop' | 'close';
 
 // Batches up to this size are joined into one buffer; larger ones go through cork/uncork.
 const JOIN_LIMIT = 64 * 1024;
+// A payload this large, kept apart from its header, is written as it is: writev costs less than
+// copying it into a joined buffer.
+const APART_MIN = 8 * 1024;
 const PENDING = Buffer.alloc(0);
 
 // Tick batching: frames sent outside the handling of an incoming chunk (from timers, from
@@ -70,7 +73,8 @@ export class Outbox {
   private scheduled = false;
   private batch: Buffer[] | null = null; // made on first use, then reused
   private batchBytes = 0;
-  // The batch has a payload apart from its header (a large one, see message.ts COPY_LIMIT).
+  // Frames in the batch, and whether one has a large payload apart from its header.
+  private batchFrames = 0;
   private batchLarge = false;
   // Frames held back behind a message that is still being compressed, to keep order.
   private held: Outgoing[] | null = null;
@@ -119,11 +123,7 @@ export class Outbox {
     if (this.batching) return; // endBatch() writes it
     // Destroyed (terminate(), a transport error) before the tick ended: the 'close' that
     // clears this outbox is on its way; nothing more may be written.
-    if (this.transport.ended) {
-      if (this.batch !== null) this.batch.length = 0;
-      this.batchBytes = 0;
-      return;
-    }
+    if (this.transport.ended) return this.dropBatch();
     this.flushBatch();
   }
 
@@ -192,8 +192,7 @@ export class Outbox {
   /** The connection is gone: drop everything queued here. */
   clear(): void {
     this.closed = true;
-    if (this.batch !== null) this.batch.length = 0;
-    this.batchBytes = 0;
+    this.dropBatch();
     // Frames waiting behind a message still being compressed never go out: their senders
     // hear so. (A slot still compressing hears it from the codec, when its job fails.)
     for (const item of this.held ?? []) {
@@ -252,8 +251,9 @@ export class Outbox {
       batch.push(item.frame);
       if (item.payload !== null) {
         batch.push(item.payload);
-        this.batchLarge = true;
+        if (item.payload.length >= APART_MIN) this.batchLarge = true;
       }
+      this.batchFrames++;
       this.batchBytes += size;
       if (this.bufferedAmount < this.transport.writableHighWaterMark) return true;
       // The flush may find the transport emptied meanwhile, and then it owes no 'drain'.
@@ -267,6 +267,13 @@ export class Outbox {
     const done = item.callback ? (err?: Error | null) => item.callback!(err ? notSent(err) : undefined) : undefined;
     if (item.payload === null) return this.transport.write(item.frame, done);
     return this.transport.writeMany([item.frame, item.payload], done);
+  }
+
+  private dropBatch(): void {
+    if (this.batch !== null) this.batch.length = 0;
+    this.batchBytes = 0;
+    this.batchFrames = 0;
+    this.batchLarge = false;
   }
 
   /** Joins the tick's batch; false when tick batching is off. */
@@ -285,11 +292,13 @@ export class Outbox {
     this.written += bytes;
     if (!this.closed) {
       if (batch.length === 1) this.transport.write(batch[0]);
-      // A lone frame with its payload apart (a large one) goes as it is, without a copy.
-      else if (bytes <= JOIN_LIMIT && !(batch.length === 2 && this.batchLarge)) this.transport.write(Buffer.concat(batch, bytes));
+      // A lone frame with its payload apart, or a large payload (writev costs less than a
+      // copy of it), goes as it is.
+      else if (bytes <= JOIN_LIMIT && !this.batchLarge && this.batchFrames > 1) this.transport.write(Buffer.concat(batch, bytes));
       else this.transport.writeMany(batch);
     }
     this.batchLarge = false;
+    this.batchFrames = 0;
     batch.length = 0; // the array is reused: one less allocation per incoming chunk
     // send() said false for a batched frame; if the transport took it all without needing to
     // drain, it will not emit 'drain', so the outbox does, once this call has returned (the

@@ -13,7 +13,6 @@
 import { isAscii } from 'node:buffer';
 import { headerSize, writeHeader } from '../core/encoder';
 import { Opcode } from '../core/frames';
-import { COPY_LIMIT } from './message';
 
 interface BufferInternals {
   utf8Slice?(start: number, end: number): string;
@@ -119,10 +118,14 @@ function payloadStart(frame: Buffer): number {
   return code < 126 ? 2 : code === 126 ? 4 : 10;
 }
 
+// Received text at least this large is written as it is, after its own header: it is copied at
+// most once more (when the outbox joins a batch), not once into the frame and again there.
+const APART_MIN = 4 * 1024;
+
 /** Received bytes as a text frame: copied in after the header when small, else written as they are. */
 function framePayload(payload: Buffer): TextFrame {
   const head = headerSize(payload.length);
-  if (payload.length > COPY_LIMIT) {
+  if (payload.length >= APART_MIN) {
     const header = Buffer.allocUnsafe(head);
     writeHeader(header, 0, Opcode.TEXT, payload.length);
     return { frame: header, payload };

@@ -16,54 +16,11 @@
 // res.end() from a confused middleware reaches nothing, never the WebSocket's DATA frames.
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { Http2ServerRequest, Http2ServerResponse, type ServerHttp2Stream } from 'node:http2';
-import { statusText } from '../../core/http-response';
-import { errorOutcome, type Middleware } from './middleware';
+import { kState, type Middleware, privateApp, type Req, startRun } from './express-app';
 import type { CheckOutcome } from './outcome';
 
 /** Runs the middleware for one HTTP/2 request on its stream; `timeoutMs` is what is left of the budget. */
 export type MiddlewareRunH2 = (req: IncomingMessage, stream: ServerHttp2Stream, timeoutMs: number) => Promise<CheckOutcome>;
-
-const kState = Symbol('wsgate.checks.h2');
-
-interface RunState {
-  params: unknown;
-  done(err: unknown): void;
-}
-
-type Req = IncomingMessage & { params?: unknown; [kState]?: RunState };
-
-type ExpressApp = ((req: any, res: any, next: (err?: unknown) => void) => void) & {
-  use: (...fns: unknown[]) => unknown;
-  disable: (name: string) => unknown;
-  emit: (event: string, ...args: unknown[]) => boolean;
-  locals: unknown;
-  parent?: unknown;
-  request: object;
-  response: object;
-};
-
-// As in middleware.ts: each middleware sees the endpoint's route params, and a rejected
-// promise from an async middleware goes to next(err) (Express 4 would leave it hanging).
-function withRouteParams(fn: Middleware): Middleware {
-  if (typeof fn !== 'function') return fn;
-  if (fn.length === 4) {
-    const handler = fn as unknown as (err: unknown, req: Req, res: unknown, next: (e?: unknown) => void) => unknown;
-    return ((err: unknown, req: Req, res: unknown, next: (e?: unknown) => void) => {
-      if (req[kState]) req.params = req[kState].params;
-      forwardRejection(handler(err, req, res, next), next);
-    }) as unknown as Middleware;
-  }
-  return (req: Req, res, next) => {
-    if (req[kState]) req.params = req[kState].params;
-    forwardRejection(fn(req, res, next), next);
-  };
-}
-
-function forwardRejection(result: unknown, next: (err?: unknown) => void): void {
-  if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
-    (result as PromiseLike<unknown>).then(undefined, (err: unknown) => next(err ?? new Error('middleware rejected')));
-  }
-}
 
 /**
  * The members of `from` and its prototypes down to (not including) `stop`, nearest first,
@@ -134,33 +91,12 @@ function standIn(stream: ServerHttp2Stream): { proxy: ServerHttp2Stream; detach(
  * its settings, locals and request/response extensions, as over HTTP/1.1.
  */
 export function middlewareRunnerH2(use: readonly Middleware[], parent?: unknown): MiddlewareRunH2 {
-  let express: () => ExpressApp;
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    express = require('express') as () => ExpressApp;
-  } catch (err) {
-    throw new Error('the `use` option runs Express middleware and needs the express package: npm install express', { cause: err });
-  }
-  const app = express();
-  app.disable('x-powered-by');
-  if (parent !== undefined) {
-    const p = parent as { use?: unknown; locals?: unknown };
-    if (typeof parent !== 'function' || typeof p.use !== 'function' || p.locals === undefined) {
-      throw new TypeError('app must be an Express application');
-    }
-    app.parent = parent;
-    // Express's mount handler chains app.request/app.response to the parent's, then we rebase.
-    app.emit('mount', parent);
-    app.locals = p.locals;
-  }
-  // app.request keeps its own `app` property; what it inherits becomes HTTP/2-based. The
-  // copy is taken now: extensions added to the parent's app.request later are not seen.
-  Object.setPrototypeOf(app.request, rebase(Object.getPrototypeOf(app.request), IncomingMessage.prototype, Http2ServerRequest.prototype));
-  Object.setPrototypeOf(app.response, rebase(Object.getPrototypeOf(app.response), ServerResponse.prototype, Http2ServerResponse.prototype));
-  for (const fn of use) app.use(withRouteParams(fn));
-  app.use((req: Req) => req[kState]?.done(null));
-  app.use((err: unknown, req: Req, _res: unknown, _next: unknown) => req[kState]?.done(err ?? new Error('middleware error')));
-
+  const app = privateApp(use, parent, (app) => {
+    // app.request keeps its own `app` property; what it inherits becomes HTTP/2-based. The
+    // copy is taken now: extensions added to the parent's app.request later are not seen.
+    Object.setPrototypeOf(app.request, rebase(Object.getPrototypeOf(app.request), IncomingMessage.prototype, Http2ServerRequest.prototype));
+    Object.setPrototypeOf(app.response, rebase(Object.getPrototypeOf(app.response), ServerResponse.prototype, Http2ServerResponse.prototype));
+  });
   return (request, stream, timeoutMs) =>
     new Promise<CheckOutcome>((resolve) => {
       const req = request as Req;
@@ -197,61 +133,11 @@ export function middlewareRunnerH2(use: readonly Middleware[], parent?: unknown)
       stream.on('close', onGone);
       stream.on('aborted', onGone);
       stream.on('finish', onFinish);
-      if (timeoutMs > 0 && timeoutMs < Infinity) {
-        timer = setTimeout(() => {
-          if (stream.headersSent) return responded();
-          settle({
-            kind: 'reject',
-            status: 503,
-            headers: {},
-            body: 'handshake checks timed out',
-            error: new Error(`handshake middleware took longer than ${timeoutMs} ms`),
-          });
-        }, timeoutMs);
-      }
-      req[kState] = {
-        params,
-        done: (err) => {
-          if (stream.headersSent) return responded();
-          settle(err ? errorOutcome(err) : { kind: 'accept', headers: carriedHeaders(res) });
-        },
-      };
-      // next('router') ends the chain early: not an accept. Express's final handler would say 404.
-      const finalHandler = (err?: unknown) => {
-        const state = req[kState];
-        if (!state) return;
-        if (err || stream.headersSent) return state.done(err);
-        settle({ kind: 'reject', status: 404, headers: {}, body: statusText(404) });
-      };
-      try {
-        app(req, res, finalHandler);
-      } catch (err) {
-        if (stream.headersSent) responded();
-        else settle(errorOutcome(err));
-      }
+      startRun(app, req, res, timeoutMs, {
+        sent: () => stream.headersSent,
+        responded,
+        settle,
+        keep: (t) => (timer = t),
+      });
     });
-}
-
-// Headers that describe the response itself or a body; the handshake owns them. (Those
-// HTTP/2 forbids, such as Connection, are dropped again when the 200 is sent.)
-const NOT_CARRIED = new Set([
-  'connection',
-  'upgrade',
-  'content-length',
-  'content-type',
-  'transfer-encoding',
-  'keep-alive',
-  'sec-websocket-accept',
-  'sec-websocket-protocol',
-  'sec-websocket-extensions',
-]);
-
-/** Headers a middleware set before calling next(), such as a session's Set-Cookie. */
-function carriedHeaders(res: Http2ServerResponse): Record<string, string | string[]> | undefined {
-  let out: Record<string, string | string[]> | undefined;
-  for (const [name, value] of Object.entries(res.getHeaders())) {
-    if (value === undefined || name.startsWith(':') || NOT_CARRIED.has(name)) continue;
-    (out ??= {})[name] = Array.isArray(value) ? value.map(String) : String(value);
-  }
-  return out;
 }

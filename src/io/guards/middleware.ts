@@ -3,53 +3,10 @@
 // with a genuine HTTP response; nothing reaches the socket until the decision is made.
 import { type IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { statusText } from '../../core/http-response';
+import { kState, type Middleware, privateApp, type Req, startRun } from './express-app';
 import type { CheckOutcome } from './outcome';
 
-/** An Express-style middleware: (req, res, next). */
-export type Middleware = (req: any, res: any, next: (err?: unknown) => void) => unknown;
-
-const kState = Symbol('wsgate.checks');
-
-interface RunState {
-  params: unknown;
-  done(err: unknown): void;
-}
-
-type Req = IncomingMessage & { params?: unknown; [kState]?: RunState };
-
-type ExpressApp = ((req: any, res: any, next: (err?: unknown) => void) => void) & {
-  use: (...fns: unknown[]) => unknown;
-  disable: (name: string) => unknown;
-  emit: (event: string, ...args: unknown[]) => boolean;
-  locals: unknown;
-  parent?: unknown;
-};
-
-// Express's router gives every middleware its own (empty) params; give back the endpoint's,
-// so a guard on "/rooms/:room" can read req.params.room. A rejected promise from an async
-// middleware goes to next(err) here, as Express 5 does and Express 4 does not; the promise is
-// not returned, so Express 5 does not report it a second time.
-function withRouteParams(fn: Middleware): Middleware {
-  if (typeof fn !== 'function') return fn;
-  if (fn.length === 4) {
-    const handler = fn as unknown as (err: unknown, req: Req, res: unknown, next: (e?: unknown) => void) => unknown;
-    return ((err: unknown, req: Req, res: unknown, next: (e?: unknown) => void) => {
-      if (req[kState]) req.params = req[kState].params;
-      forwardRejection(handler(err, req, res, next), next);
-    }) as unknown as Middleware;
-  }
-  return (req: Req, res, next) => {
-    if (req[kState]) req.params = req[kState].params;
-    forwardRejection(fn(req, res, next), next);
-  };
-}
-
-function forwardRejection(result: unknown, next: (err?: unknown) => void): void {
-  if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
-    (result as PromiseLike<unknown>).then(undefined, (err: unknown) => next(err ?? new Error('middleware rejected')));
-  }
-}
+export type { Middleware } from './express-app';
 
 /** Runs the middleware for one request; `timeoutMs` is what is left of the guards' budget. */
 export type MiddlewareRun = (req: IncomingMessage, socket: Socket, timeoutMs: number) => Promise<CheckOutcome>;
@@ -61,30 +18,7 @@ export type MiddlewareRun = (req: IncomingMessage, socket: Socket, timeoutMs: nu
  * Express app) the middleware sees its settings (trust proxy, ...), locals and extensions.
  */
 export function middlewareRunner(use: readonly Middleware[], parent?: unknown): MiddlewareRun {
-  // Express is loaded only by endpoints that use middleware; it stays an optional peer.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  let express: () => ExpressApp;
-  try {
-    express = require('express') as () => ExpressApp;
-  } catch (err) {
-    throw new Error('the `use` option runs Express middleware and needs the express package: npm install express', { cause: err });
-  }
-  const app = express();
-  app.disable('x-powered-by');
-  if (parent !== undefined) {
-    const p = parent as { use?: unknown; locals?: unknown };
-    if (typeof parent !== 'function' || typeof p.use !== 'function' || p.locals === undefined) {
-      throw new TypeError('app must be an Express application');
-    }
-    // What app.use(subApp) does, without routing the parent's HTTP traffic through us.
-    app.parent = parent;
-    app.emit('mount', parent);
-    app.locals = p.locals;
-  }
-  for (const fn of use) app.use(withRouteParams(fn));
-  app.use((req: Req) => req[kState]?.done(null));
-  app.use((err: unknown, req: Req, _res: unknown, _next: unknown) => req[kState]?.done(err ?? new Error('middleware error')));
-
+  const app = privateApp(use, parent);
   return (request, socket, timeoutMs) =>
     new Promise<CheckOutcome>((resolve) => {
       const req = request as Req;
@@ -131,70 +65,11 @@ export function middlewareRunner(use: readonly Middleware[], parent?: unknown): 
         if (owned) socket.destroy();
       });
       socket.on('close', onClose);
-      if (timeoutMs > 0 && timeoutMs < Infinity) {
-        timer = setTimeout(() => {
-          if (res.headersSent) return responded();
-          settle({
-            kind: 'reject',
-            status: 503,
-            headers: {},
-            body: 'handshake checks timed out',
-            error: new Error(`handshake middleware took longer than ${timeoutMs} ms`),
-          });
-        }, timeoutMs);
-      }
-      req[kState] = {
-        params,
-        done: (err) => {
-          if (res.headersSent) return responded();
-          settle(err ? errorOutcome(err) : { kind: 'accept', headers: carriedHeaders(res) });
-        },
-      };
-      // Express gets here only when the chain ended early, as with next('router'): that must not
-      // skip the remaining checks into an accept. Express's own final handler would say 404.
-      const finalHandler = (err?: unknown) => {
-        const state = req[kState];
-        if (!state) return;
-        if (err || res.headersSent) return state.done(err);
-        settle({ kind: 'reject', status: 404, headers: {}, body: statusText(404) });
-      };
-      try {
-        app(req, res, finalHandler);
-      } catch (err) {
-        settle(errorOutcome(err));
-      }
+      startRun(app, req, res, timeoutMs, {
+        sent: () => res.headersSent,
+        responded,
+        settle,
+        keep: (t) => (timer = t),
+      });
     });
-}
-
-// Headers that describe the 101 itself or a body; the handshake owns them.
-const NOT_CARRIED = new Set([
-  'connection',
-  'upgrade',
-  'content-length',
-  'content-type',
-  'transfer-encoding',
-  'keep-alive',
-  'sec-websocket-accept',
-  'sec-websocket-protocol',
-  'sec-websocket-extensions',
-]);
-
-/** Headers a middleware set before calling next(), such as a session's Set-Cookie. */
-function carriedHeaders(res: ServerResponse): Record<string, string | string[]> | undefined {
-  let out: Record<string, string | string[]> | undefined;
-  for (const [name, value] of Object.entries(res.getHeaders())) {
-    if (value === undefined || NOT_CARRIED.has(name)) continue;
-    (out ??= {})[name] = Array.isArray(value) ? value.map(String) : String(value);
-  }
-  return out;
-}
-
-/** The answer to a middleware's next(err) or throw: the error's status, its message if it may be shown. */
-export function errorOutcome(err: unknown): CheckOutcome {
-  const e = err as { status?: unknown; statusCode?: unknown; expose?: unknown; message?: unknown };
-  const raw = typeof e?.status === 'number' ? e.status : typeof e?.statusCode === 'number' ? e.statusCode : 500;
-  const status = Number.isInteger(raw) && raw >= 400 && raw <= 599 ? raw : 500;
-  // As http-errors: client errors say what went wrong, server errors do not leak details.
-  const expose = status < 500 && e?.expose !== false && typeof e?.message === 'string' && e.message !== '';
-  return { kind: 'reject', status, headers: {}, body: expose ? String(e.message) : statusText(status), error: err };
 }
