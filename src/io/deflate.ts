@@ -179,13 +179,44 @@ export class DeflateCodec implements MessageCodec {
     });
   }
 
+  private get deflateKey(): string {
+    return `deflate ${this.deflateOptions.windowBits} ${this.deflateOptions.level} ${this.deflateOptions.memLevel}`;
+  }
+
+  private get inflateKey(): string {
+    return `inflate ${this.inflateOptions.windowBits}`;
+  }
+
+  // Without context takeover a stream is borrowed from the pool for one job; with it, the
+  // connection keeps its own, made on first use.
+  private deflaterFor(): zlib.DeflateRaw {
+    if (this.params.serverNoContextTakeover) return borrow(this.deflateKey, () => makeStream('deflate', this.deflateOptions));
+    return (this.deflater ??= makeStream('deflate', this.deflateOptions));
+  }
+
+  private inflaterFor(): zlib.InflateRaw {
+    if (this.params.clientNoContextTakeover) return borrow(this.inflateKey, () => makeStream('inflate', this.inflateOptions));
+    return (this.inflater ??= makeStream('inflate', this.inflateOptions));
+  }
+
+  /** After a job: a pooled stream goes back (or is freed if broken); an own broken one is freed. */
+  private returnStream(kind: Kind, stream: Stream, healthy: boolean): void {
+    const pooled = kind === 'deflate' ? this.params.serverNoContextTakeover : this.params.clientNoContextTakeover;
+    if (pooled) {
+      if (healthy) giveBack(kind, kind === 'deflate' ? this.deflateKey : this.inflateKey, stream, this.limiter.limit);
+      else freeStream(kind, stream);
+      return;
+    }
+    if (healthy) return;
+    if (kind === 'inflate' && this.inflater === stream) {
+      this.inflater = null;
+      freeStream(kind, stream);
+    }
+  }
+
   private compressNow({ data, done: then }: CompressJob, next: () => void): void {
     this.schedule(then, next, (release, done) => {
-      const pooled = this.params.serverNoContextTakeover;
-      const key = `deflate ${this.deflateOptions.windowBits} ${this.deflateOptions.level} ${this.deflateOptions.memLevel}`;
-      const deflater = pooled
-        ? borrow(key, () => makeStream('deflate', this.deflateOptions))
-        : (this.deflater ??= makeStream('deflate', this.deflateOptions));
+      const deflater = this.deflaterFor();
       const chunks: Buffer[] = [];
       let length = 0;
       let finished = false;
@@ -199,10 +230,7 @@ export class DeflateCodec implements MessageCodec {
         deflater.off('data', onData);
         deflater.off('error', finish);
         release();
-        if (pooled) {
-          if (err) freeStream('deflate', deflater);
-          else giveBack('deflate', key, deflater, this.limiter.limit);
-        }
+        this.returnStream('deflate', deflater, err === null);
         if (this.closed) return done(new CodecClosedError());
         if (err) return done(err);
         let out = Buffer.concat(chunks, length);
@@ -220,11 +248,7 @@ export class DeflateCodec implements MessageCodec {
 
   private decompressNow({ data, maxSize, done: then }: DecompressJob, next: () => void): void {
     this.schedule(then, next, (release, done) => {
-      const pooled = this.params.clientNoContextTakeover;
-      const key = `inflate ${this.inflateOptions.windowBits}`;
-      const inflater = pooled
-        ? borrow(key, () => makeStream('inflate', this.inflateOptions))
-        : (this.inflater ??= makeStream('inflate', this.inflateOptions));
+      const inflater = this.inflaterFor();
       const chunks: Buffer[] = [];
       let length = 0;
       let finished = false;
@@ -235,13 +259,7 @@ export class DeflateCodec implements MessageCodec {
         inflater.off('data', onData);
         inflater.off('error', onError);
         release();
-        if (pooled) {
-          if (reusable) giveBack('inflate', key, inflater, this.limiter.limit);
-          else freeStream('inflate', inflater);
-        } else if (!reusable && this.inflater === inflater) {
-          this.inflater = null;
-          freeStream('inflate', inflater);
-        }
+        this.returnStream('inflate', inflater, reusable);
         if (this.closed) return done(new CodecClosedError());
         if (err) return done(err);
         done(null, Buffer.concat(chunks, length));

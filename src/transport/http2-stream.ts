@@ -12,6 +12,7 @@
 // Reading: stream.pause() stops Node from consuming received DATA, so no WINDOW_UPDATE is
 // sent and the peer's sending stops at the stream window: backpressure towards the peer.
 import { constants, type ServerHttp2Stream } from 'node:http2';
+import { DuplexTransport } from './duplex';
 import type { Transport, TransportKind, TransportSink } from './transport';
 
 const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = constants;
@@ -24,7 +25,7 @@ function handedBelow(stream: ServerHttp2Stream): number {
   return Math.max(0, total - stream.writableLength);
 }
 
-export class Http2StreamTransport implements Transport {
+export class Http2StreamTransport extends DuplexTransport implements Transport {
   readonly kind: TransportKind = 'h2';
   readonly remoteAddress: string | undefined;
   private sink: TransportSink | null = null;
@@ -33,22 +34,11 @@ export class Http2StreamTransport implements Transport {
   private endPending = false;
 
   constructor(readonly stream: ServerHttp2Stream) {
+    super(stream);
     // The session's socket is gone once the session is destroyed: read the address now.
     this.remoteAddress = stream.session?.socket?.remoteAddress;
     // Until bind(), nothing reads: bytes that arrive early wait in the stream (and its window).
     stream.pause();
-  }
-
-  get writableLength(): number {
-    return this.stream.writableLength;
-  }
-
-  get writableHighWaterMark(): number {
-    return this.stream.writableHighWaterMark;
-  }
-
-  get needDrain(): boolean {
-    return this.stream.writableNeedDrain;
   }
 
   get ended(): boolean {

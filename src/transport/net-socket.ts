@@ -1,5 +1,6 @@
 // The transport for an HTTP/1.1 upgrade: a net.Socket or tls.TLSSocket after the 101.
 import type { Socket } from 'node:net';
+import { DuplexTransport } from './duplex';
 import type { Transport, TransportSink } from './transport';
 
 const kTransport = Symbol('wsgate.transport');
@@ -22,24 +23,17 @@ function onDrain(this: OwnedSocket): void {
   this[kTransport].sink!.onDrain();
 }
 
-export class NetSocketTransport implements Transport {
+export class NetSocketTransport extends DuplexTransport implements Transport {
   readonly kind = 'http/1.1' as const;
   /** @internal */
   sink: TransportSink | null = null;
 
-  constructor(private readonly socket: Socket) {}
+  constructor(private readonly socket: Socket) {
+    super(socket);
+  }
 
   get remoteAddress(): string | undefined {
     return this.socket.remoteAddress;
-  }
-  get writableLength(): number {
-    return this.socket.writableLength;
-  }
-  get writableHighWaterMark(): number {
-    return this.socket.writableHighWaterMark;
-  }
-  get needDrain(): boolean {
-    return this.socket.writableNeedDrain;
   }
   get ended(): boolean {
     return this.socket.writableEnded || this.socket.destroyed;

@@ -164,3 +164,31 @@ export function startRun(app: ExpressApp, req: Req, res: unknown, timeoutMs: num
     else hooks.settle(errorOutcome(err));
   }
 }
+
+/**
+ * The one way a run ends: at most once, the budget timer cleared, the request given back its
+ * route params, then the runner's own `cleanup` and the outcome.
+ */
+export function settler(
+  req: Req,
+  resolve: (outcome: CheckOutcome) => void,
+  cleanup: (outcome: CheckOutcome) => void,
+): { settle(outcome: CheckOutcome): void; keep(timer: NodeJS.Timeout): void } {
+  const params = req.params;
+  let settled = false;
+  let timer: NodeJS.Timeout | undefined;
+  return {
+    settle(outcome) {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      delete req[kState];
+      req.params = params;
+      cleanup(outcome);
+      resolve(outcome);
+    },
+    keep(t) {
+      timer = t;
+    },
+  };
+}

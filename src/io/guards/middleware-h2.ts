@@ -16,7 +16,7 @@
 // res.end() from a confused middleware reaches nothing, never the WebSocket's DATA frames.
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { Http2ServerRequest, Http2ServerResponse, type ServerHttp2Stream } from 'node:http2';
-import { kState, type Middleware, privateApp, type Req, startRun } from './express-app';
+import { type Middleware, privateApp, type Req, settler, startRun } from './express-app';
 import type { CheckOutcome } from './outcome';
 
 /** Runs the middleware for one HTTP/2 request on its stream; `timeoutMs` is what is left of the budget. */
@@ -100,25 +100,15 @@ export function middlewareRunnerH2(use: readonly Middleware[], parent?: unknown)
   return (request, stream, timeoutMs) =>
     new Promise<CheckOutcome>((resolve) => {
       const req = request as Req;
-      const params = req.params;
       const { proxy, detach } = standIn(stream);
       const res = new Http2ServerResponse(proxy) as Http2ServerResponse & { statusCode: number };
-      let settled = false;
-      let timer: NodeJS.Timeout | undefined;
-
-      const settle = (outcome: CheckOutcome) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
+      const { settle, keep } = settler(req, resolve, (outcome) => {
         stream.off('close', onGone);
         stream.off('aborted', onGone);
         stream.off('finish', onFinish);
-        delete req[kState];
-        req.params = params;
         // Unless the middleware answered, cut the response off from the stream.
         if (outcome.kind !== 'responded') detach();
-        resolve(outcome);
-      };
+      });
       // Headers are out: the response can be neither replaced nor completed by us. The
       // attempt's handedOver() ends the stream after what was written.
       const responded = () => settle({ kind: 'responded', status: res.statusCode });
@@ -133,11 +123,6 @@ export function middlewareRunnerH2(use: readonly Middleware[], parent?: unknown)
       stream.on('close', onGone);
       stream.on('aborted', onGone);
       stream.on('finish', onFinish);
-      startRun(app, req, res, timeoutMs, {
-        sent: () => stream.headersSent,
-        responded,
-        settle,
-        keep: (t) => (timer = t),
-      });
+      startRun(app, req, res, timeoutMs, { sent: () => stream.headersSent, responded, settle, keep });
     });
 }

@@ -3,7 +3,7 @@
 // with a genuine HTTP response; nothing reaches the socket until the decision is made.
 import { type IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { kState, type Middleware, privateApp, type Req, startRun } from './express-app';
+import { type Middleware, privateApp, type Req, settler, startRun } from './express-app';
 import type { CheckOutcome } from './outcome';
 
 export type { Middleware } from './express-app';
@@ -22,28 +22,18 @@ export function middlewareRunner(use: readonly Middleware[], parent?: unknown): 
   return (request, socket, timeoutMs) =>
     new Promise<CheckOutcome>((resolve) => {
       const req = request as Req;
-      const params = req.params;
       const res = new ServerResponse(req);
       res.shouldKeepAlive = false; // the response says Connection: close; we end the socket after it
       res.assignSocket(socket);
-      let settled = false;
       let owned = true; // the response may still write to the socket
-      let timer: NodeJS.Timeout | undefined;
-
-      const settle = (outcome: CheckOutcome) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
+      const { settle, keep } = settler(req, resolve, (outcome) => {
         socket.off('close', onClose);
-        delete req[kState];
-        req.params = params;
         // Unless the middleware answered, take the socket back: a late res.end() then goes nowhere.
         if (outcome.kind !== 'responded' && owned) {
           owned = false;
           res.detachSocket(socket);
         }
-        resolve(outcome);
-      };
+      });
       // Headers are out: the response can be neither replaced nor, if unfinished, completed.
       const responded = () => {
         if (!res.writableEnded) socket.destroy();
@@ -65,11 +55,6 @@ export function middlewareRunner(use: readonly Middleware[], parent?: unknown): 
         if (owned) socket.destroy();
       });
       socket.on('close', onClose);
-      startRun(app, req, res, timeoutMs, {
-        sent: () => res.headersSent,
-        responded,
-        settle,
-        keep: (t) => (timer = t),
-      });
+      startRun(app, req, res, timeoutMs, { sent: () => res.headersSent, responded, settle, keep });
     });
 }
