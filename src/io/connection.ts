@@ -241,7 +241,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
         limiter.timer = null;
         this.resumeReading();
         this.parser.resume();
-      }, wait);
+      }, Math.max(wait, MIN_PAUSE));
     }
     return true;
   }
@@ -577,3 +577,7 @@ const CAUSES: Partial<Record<ProtocolError['code'], CloseCause>> = {
   WS_MESSAGE_TOO_BIG: 'payloadSize',
   WS_RATE_LIMITED: 'rateLimit',
 };
+
+// A paused reader waits at least this long (ms): resuming for every single token back would
+// cost a timer and a pause/resume per frame.
+const MIN_PAUSE = 50;

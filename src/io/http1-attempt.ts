@@ -13,7 +13,8 @@ export function writeAndEnd(socket: Socket, response: string): void {
   if (socket.destroyed) return;
   socket.on('error', noop); // a peer that resets mid-response is not our error
   socket.end(response);
-  setTimeout(() => socket.destroy(), DEFAULTS.lingerTimeout).unref();
+  const timer = setTimeout(() => socket.destroy(), DEFAULTS.lingerTimeout).unref();
+  socket.once('close', () => clearTimeout(timer));
 }
 
 export class Http1Attempt implements UpgradeAttempt {

@@ -148,7 +148,8 @@ export class PerClientLimits {
   private touch(id: string, now: number): Entry {
     let entry = this.table.get(id);
     if (entry === undefined) {
-      entry = { open: 0, start: now - (now % this.window), current: 0, previous: 0 };
+      // A client's windows start at its first handshake, so a first burst is judged whole.
+      entry = { open: 0, start: now, current: 0, previous: 0 };
       this.insert(id, entry);
       return entry;
     }

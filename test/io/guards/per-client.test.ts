@@ -13,13 +13,15 @@ describe('handshakes per window', () => {
     expect(refused).toMatchObject({ ok: false, retryAfter: expect.any(Number) });
     // another client is not affected
     expect(limits.admit('b', 100).ok).toBe(true);
-    // at 1000 the next window starts; the previous one still weighs 100%, at 1500 half of it
+    // a client's first window starts at its first handshake (100): at 1100 the next one starts
+    // and the previous still weighs 100%, at 1600 half of it
     expect(limits.admit('a', 1000).ok).toBe(false);
+    expect(limits.admit('a', 1100).ok).toBe(false);
     let ok = 0;
-    for (let i = 0; i < 10; i++) if (limits.admit('a', 1500).ok) ok++;
+    for (let i = 0; i < 10; i++) if (limits.admit('a', 1600).ok) ok++;
     expect(ok).toBe(5);
     // two windows later, nothing weighs
-    for (let i = 0; i < 10; i++) expect(limits.admit('a', 3000).ok).toBe(true);
+    for (let i = 0; i < 10; i++) expect(limits.admit('a', 3100).ok).toBe(true);
   });
 
   test('the sliding count never lets through more than the limit in any window-long span', () => {
