@@ -169,3 +169,16 @@ test('SIGTERM pattern: server.close() + endpoint.close() let the server close co
   await silent.waitClosed();
   agent.destroy();
 });
+
+test('a closed endpoint is replaced by attaching again on the same server and path (hot reload)', async () => {
+  srv = await startWsServer();
+  await srv.endpoint.close();
+  expect((await tryUpgrade(srv.port)).statusLine).toBe('HTTP/1.1 503 Service Unavailable');
+  const fresh = attachWebSocket(srv.server, (socket) => socket.send('fresh'), { heartbeat: false });
+  const client = new WsClient(`ws://127.0.0.1:${srv.port}/`);
+  const [first] = await once<[Buffer]>(client, 'message');
+  expect(first.toString()).toBe('fresh');
+  expect(fresh.stats().accepted).toBe(1);
+  client.close();
+  await fresh.close();
+});
