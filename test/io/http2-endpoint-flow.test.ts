@@ -45,9 +45,13 @@ async function expectFlowing(client: H2WsClient, text: string): Promise<void> {
 
 const CHUNK = Buffer.alloc(64 * 1024, 0x61);
 
-/** Sends CHUNKs on `socket` until send() returns false (at most `max` of them). */
-function fillUntilFull(socket: WebSocket, max = 200): number {
-  for (let i = 1; i <= max; i++) if (!socket.send(CHUNK)) return i;
+/**
+ * Sends CHUNKs on `socket` until send() returns false (at most `max` of them), and at least
+ * `min`: more than the peer's stream window and the socket buffers can swallow, since with
+ * Node 22's 64 KiB default high-water mark the first chunk already says false.
+ */
+function fillUntilFull(socket: WebSocket, max = 200, min = 8): number {
+  for (let i = 1; i <= max; i++) if (!socket.send(CHUNK) && i >= min) return i;
   throw new Error('send() never returned false');
 }
 
