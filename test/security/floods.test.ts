@@ -199,10 +199,12 @@ describe('[wiring] rateLimit', () => {
     try {
       const client = await RawClient.open(l.port);
       const ping = clientFrame({ opcode: 0x9, payload: 'p' });
+      const started = Date.now();
       await pump(client, 10_000, () => ping, 1000);
       await client.waitClosed(5000);
       const pongs = client.frames.filter((f) => f.opcode === 0xa).length;
-      expect(pongs).toBeLessThanOrEqual(101);
+      // The burst, plus what the bucket refills (100/s) while a slow machine reads the flood.
+      expect(pongs).toBeLessThanOrEqual(101 + Math.ceil(((Date.now() - started) * 100) / 1000));
       expect(client.closeFrame).toEqual({ code: 1008, reason: 'rate limit exceeded' });
       await until(() => l.closes.length === 1);
       expect(l.closes[0].code).toBe(1008);
