@@ -34,9 +34,14 @@ export function listItems(value: HeaderValue): string[] {
   return items;
 }
 
-/** True when the comma-separated token list contains `token`, case-insensitively. */
+/** True when the comma-separated token list contains `token` (lower case), case-insensitively. */
 export function hasToken(value: HeaderValue, token: string): boolean {
-  return listItems(value).some((item) => item.toLowerCase() === token);
+  const text = single(value);
+  if (!text) return false;
+  // The common case, a header that is exactly the token, needs no splitting.
+  if (text.length === token.length) return text.toLowerCase() === token;
+  for (const part of text.split(',')) if (part.trim().toLowerCase() === token) return true;
+  return false;
 }
 
 // What a refusal may quote of a client's header: enough to recognise it, never all of it.

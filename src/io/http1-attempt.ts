@@ -56,6 +56,7 @@ export class Http1Attempt implements UpgradeAttempt {
   }
 
   await(maxBytes: number): void {
+    this.watch();
     this.early = [this.head];
     this.earlyBytes = this.head.length;
     this.socket.on('data', this.onEarlyData);
@@ -101,18 +102,22 @@ export class Http1Attempt implements UpgradeAttempt {
   }
 
   private maxEarly = 0;
+  // Made only when the guards run: most attempts are answered at once.
+  private onEarlyData: (chunk: Buffer) => void = noop;
+  private onLeave: () => void = noop;
 
-  private readonly onEarlyData = (chunk: Buffer): void => {
-    this.early!.push(chunk);
-    this.earlyBytes += chunk.length;
-    if (this.earlyBytes > this.maxEarly) this.socket.destroy();
-  };
-
-  private readonly onLeave = (): void => {
-    this.left = true;
-    this.socket.destroy();
-    const listener = this.goneListener;
-    this.goneListener = null;
-    listener?.();
-  };
+  private watch(): void {
+    this.onEarlyData = (chunk) => {
+      this.early!.push(chunk);
+      this.earlyBytes += chunk.length;
+      if (this.earlyBytes > this.maxEarly) this.socket.destroy();
+    };
+    this.onLeave = () => {
+      this.left = true;
+      this.socket.destroy();
+      const listener = this.goneListener;
+      this.goneListener = null;
+      listener?.();
+    };
+  }
 }
