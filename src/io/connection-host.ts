@@ -3,7 +3,8 @@
 import type { MessageCodec } from './deflate';
 import type { OutboxLimits } from './outbox';
 import type { RateLimitSettings } from './rate-limit';
-import type { WebSocket } from './connection';
+import type { Connection } from './connection';
+import type { WebSocket } from './websocket';
 
 /** Limits shared by all connections of an endpoint (one frozen object, not one per connection). */
 export interface ConnectionSettings extends OutboxLimits {
@@ -42,10 +43,10 @@ export interface ConnectionHost {
   /** Milliseconds, refreshed by the endpoint's timer; cheap to read on every frame. */
   now(): number;
   readonly counters: ConnectionCounters;
-  connectionClosed(socket: WebSocket): void;
+  connectionClosed(socket: Connection): void;
   /** wsgate is closing this connection for a reason an operator counts. */
   countClose(cause: CloseCause): void;
   subscribe(socket: WebSocket, topic: string): void;
   unsubscribe(socket: WebSocket, topic: string): void;
-  reportError(error: unknown, socket: WebSocket): void;
+  reportError(error: unknown, socket: Connection): void;
 }

@@ -1,5 +1,6 @@
-// A server-side WebSocket connection: the public API, bound to a transport through the
-// frame parser, the outbox and the close handshake state machine.
+// The connection underneath a WebSocket: what the transport and the parser call. Bytes in
+// go through the frame parser to 'message' events; the close handshake state machine
+// (close-state.ts) decides, this class acts. The API applications call is in websocket.ts.
 import { isUtf8 } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import { encodeFrame } from '../core/encoder';
@@ -43,39 +44,29 @@ const EMPTY = Buffer.alloc(0);
 // The parser, the transport and the outbox call back into the connection through methods
 // marked as internal: they are left out of the published types (stripInternal), so the
 // interfaces they fill are checked where the connection is handed over, not on the class.
-export class WebSocket extends EventEmitter<WebSocketEvents> {
-  static readonly CONNECTING = 0;
-  static readonly OPEN = 1;
-  static readonly CLOSING = 2;
-  static readonly CLOSED = 3;
-  // Getters on the prototype, as in the browser: no per-instance fields.
-  get CONNECTING(): 0 {
-    return 0;
-  }
-  get OPEN(): 1 {
-    return 1;
-  }
-  get CLOSING(): 2 {
-    return 2;
-  }
-  get CLOSED(): 3 {
-    return 3;
-  }
+export abstract class Connection extends EventEmitter<WebSocketEvents> {
 
   /** The agreed subprotocol, or ''. */
   readonly protocol: string;
   /** The agreed Sec-WebSocket-Extensions value, or ''. */
   readonly extensions: string;
 
-  private readonly parser: FrameParser;
-  private readonly codec: MessageCodec | null;
-  private readonly outbox: Outbox;
+  /** @internal */
+  protected readonly parser: FrameParser;
+  /** @internal */
+  protected readonly codec: MessageCodec | null;
+  /** @internal */
+  protected readonly outbox: Outbox;
   // Made when closing starts: an open connection carries no close bookkeeping.
-  private closing: CloseHandshake | null = null;
-  private closeTimer: NodeJS.Timeout | null = null;
-  private readingPaused = 0;
+  /** @internal */
+  protected closing: CloseHandshake | null = null;
+  /** @internal */
+  protected closeTimer: NodeJS.Timeout | null = null;
+  /** @internal */
+  protected readingPaused = 0;
   // Only with the rateLimit option: a connection without it carries none of this.
-  private readonly limiter: RateLimiter | null;
+  /** @internal */
+  protected readonly limiter: RateLimiter | null;
 
   /** @internal heartbeat bookkeeping read by the endpoint's sweep. */
   lastSeen: number;
@@ -96,16 +87,22 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   /** @internal */
   messagesOut = 0;
   // Bytes handed to the outbox; the outbox counts through the bytesOut accessor below.
-  private sent = 0;
+  /** @internal */
+  protected sent = 0;
+
+  /** @internal */
+  protected readonly transport: Transport;
+  /** @internal */
+  protected readonly host: ConnectionHost;
+  /** @internal */
+  protected readonly settings: ConnectionSettings;
 
   /** Created by wsgate once the handshake is answered; not for applications. */
-  constructor(
-    private readonly transport: Transport,
-    private readonly host: ConnectionHost,
-    private readonly settings: ConnectionSettings,
-    negotiated: Negotiated,
-  ) {
+  constructor(transport: Transport, host: ConnectionHost, settings: ConnectionSettings, negotiated: Negotiated) {
     super();
+    this.transport = transport;
+    this.host = host;
+    this.settings = settings;
     this.protocol = negotiated.protocol;
     this.extensions = negotiated.extensions;
     this.codec = negotiated.codec;
@@ -125,16 +122,6 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
 
   get readyState(): ReadyState {
     return this.closing === null ? 1 : this.closing.readyState;
-  }
-
-  /** Bytes accepted by send() that the transport has not handed on yet. */
-  get bufferedAmount(): number {
-    return this.outbox.bufferedAmount;
-  }
-
-  /** The peer's address, as the transport reports it. */
-  get remoteAddress(): string | undefined {
-    return this.transport.remoteAddress;
   }
 
   /** 'http/1.1' for an upgraded TCP or TLS connection, 'h2' for an HTTP/2 stream. */
@@ -261,7 +248,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   }
 
   /** `ascii`: whether the text is all ASCII, when the parser knows (see text.ts). */
-  private deliver(data: Buffer, isText: boolean, ascii?: boolean): void {
+  /** @internal */
+  protected deliver(data: Buffer, isText: boolean, ascii?: boolean): void {
     this.lastMessage = this.lastSeen;
     this.host.counters.messagesIn++;
     this.messagesIn++;
@@ -270,7 +258,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     this.emitSafely('message', message, !isText);
   }
 
-  private inflate(data: Buffer, isText: boolean): void {
+  /** @internal */
+  protected inflate(data: Buffer, isText: boolean): void {
     this.parser.pause();
     this.pauseReading();
     this.codec!.decompress(data, this.settings.maxPayload, (err, result) => {
@@ -306,7 +295,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   }
 
   /** Fails the connection (RFC 6455 7.1.7): close frame with the error's code, then end. */
-  private fail(error: ProtocolError, reason = ''): void {
+  /** @internal */
+  protected fail(error: ProtocolError, reason = ''): void {
     const state = this.closeState();
     if (state.state === CloseState.CLOSED) return;
     this.parser.stop();
@@ -320,7 +310,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     this.endTransport();
   }
 
-  private transportClosed(): void {
+  /** @internal */
+  protected transportClosed(): void {
     const state = this.closeState();
     if (!state.transportClosed()) return;
     this.parser.stop();
@@ -334,7 +325,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   }
 
   /** Emits to user listeners: an exception there is reported, never thrown into socket I/O. */
-  private emitSafely<K extends keyof WebSocketEvents>(event: K, ...args: WebSocketEvents[K]): void {
+  /** @internal */
+  protected emitSafely<K extends keyof WebSocketEvents>(event: K, ...args: WebSocketEvents[K]): void {
     try {
       (this.emit as (e: K, ...a: WebSocketEvents[K]) => boolean)(event, ...args);
     } catch (err) {
@@ -342,86 +334,9 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     }
   }
 
-  private closeState(): CloseHandshake {
+  /** @internal */
+  protected closeState(): CloseHandshake {
     return (this.closing ??= new CloseHandshake());
-  }
-
-  // ---- sending ---------------------------------------------------------------------------
-
-  /**
-   * Sends a message. Returns true when the data went to the transport without queueing
-   * (like socket.write); false means wait for 'drain', or that the socket is not open
-   * (the callback then receives a WebSocketError with code NOT_OPEN).
-   */
-  send(data: SendData, options?: SendOptions | SendCallback, callback?: SendCallback): boolean {
-    if (typeof options === 'function') {
-      callback = options;
-      options = undefined;
-    } else if (options != null) {
-      // An unknown key is a TypeError, as for every options object. Enumerating the keys on
-      // every send costs a fifth of a small send (the literal can no longer be optimized
-      // away), so they are enumerated only for an object with neither known key, or with one
-      // of ws's or broadcast's (fin, mask, except); the types reject the rest at compile time.
-      if (typeof options !== 'object') throw new TypeError('send: options must be an object');
-      const o = options as SendOptions & { fin?: unknown; mask?: unknown; except?: unknown };
-      if ((o.binary === undefined && o.compress === undefined) || o.fin !== undefined || o.mask !== undefined || o.except !== undefined) {
-        for (const key in o) {
-          if (key !== 'binary' && key !== 'compress' && Object.hasOwn(o, key)) throw new TypeError(`send: unknown option "${key}"`);
-        }
-      }
-    }
-    if (this.closing !== null) return refuse('the socket is not open', 'NOT_OPEN', callback);
-    if (!this.admit()) return refuse('the peer is not reading; message dropped', 'BACKPRESSURE', callback);
-    const binary = options?.binary ?? typeof data !== 'string';
-    return this.enqueue(data, binary, options?.compress ?? true, callback);
-  }
-
-  /** @internal send() for fan-out: true when the message was taken (written or queued). */
-  take(data: SendData, binary: boolean): boolean {
-    if (this.closing !== null || !this.admit()) return false;
-    this.enqueue(data, binary, true, undefined);
-    return true;
-  }
-
-  private enqueue(data: SendData, binary: boolean, compress: boolean, callback: SendCallback | undefined): boolean {
-    this.host.counters.messagesOut++;
-    this.messagesOut++;
-    if (typeof data === 'string' && !binary && (this.codec === null || !compress)) return this.sendText(data, callback);
-    const payload = typeof data === 'string' ? textBytes(data) : toBuffer(data);
-    const opcode = binary ? Opcode.BINARY : Opcode.TEXT;
-    if (this.codec !== null && compress && payload.length >= this.codec.threshold) {
-      return this.sendCompressed(opcode, payload, callback);
-    }
-    return this.outbox.push({ ...frameParts(opcode, payload, false), callback });
-  }
-
-  /**
-   * @internal writes a frame encoded once for many sockets (broadcast, publish). True when
-   * the message was taken (written or queued); false when not open or over maxBackpressure.
-   */
-  sendEncoded(frame: Buffer, payload: Buffer | null = null): boolean {
-    if (this.closing !== null || !this.admit()) return false;
-    this.host.counters.messagesOut++;
-    this.messagesOut++;
-    this.outbox.push({ frame, payload });
-    return true;
-  }
-
-  /**
-   * @internal for a message compressed once for many sockets: takes the message's place in
-   * the output now and returns the function that fills it in later (null: compression
-   * failed, the socket is terminated). Returns null when the message is not taken.
-   */
-  reserve(size: number): ((frame: Buffer | null) => void) | null {
-    if (this.closing !== null || !this.admit()) return null;
-    this.host.counters.messagesOut++;
-    this.messagesOut++;
-    const slot = this.outbox.reserve(size);
-    return (frame) => {
-      if (!this.outbox.holds(slot)) return; // closed meanwhile
-      if (frame === null) return this.terminate();
-      this.outbox.fill(slot, size, frame, null);
-    };
   }
 
   /** @internal whether send() would take a message: the outbox's admission with its policy applied. */
@@ -437,68 +352,11 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     return false;
   }
 
-  /** Sends a ping; the peer answers with a pong carrying the same data. */
-  ping(data: SendData = EMPTY, callback?: SendCallback): boolean {
-    if (this.closing !== null) return refuse('the socket is not open', 'NOT_OPEN', callback);
-    this.outbox.markProgress();
-    return this.writeControl(Opcode.PING, toBuffer(data), callback);
-  }
-
-  /** Sends an unsolicited pong (a one-way heartbeat). */
-  pong(data: SendData = EMPTY, callback?: SendCallback): boolean {
-    if (this.closing !== null) return refuse('the socket is not open', 'NOT_OPEN', callback);
-    return this.writeControl(Opcode.PONG, toBuffer(data), callback);
-  }
-
-  /** @internal true when the peer took some of our backlog since the last ping (see liveness.ts). */
-  drainedSincePing(): boolean {
-    return this.outbox.drainedSinceMark();
-  }
-
-  /**
-   * Starts the close handshake. Frames already sent are delivered first. If the peer does
-   * not answer within closeTimeout, the connection is destroyed.
-   */
-  close(code: number = CloseCode.NORMAL, reason = ''): void {
-    if (this.closing !== null) return;
-    if (!Number.isInteger(code) || !isValidCloseCode(code)) throw new RangeError(`invalid close code ${code}`);
-    // Encode first: a reason over 123 bytes throws, and the socket must stay open then.
-    const frame = encodeFrame(Opcode.CLOSE, encodeClosePayload(code, reason));
-    this.closeState().start();
-    this.outbox.push({ frame, payload: null });
-    this.armCloseTimer();
-  }
-
-  /** Destroys the connection at once, without a close handshake (close code 1006). */
-  terminate(): void {
-    this.abort();
-  }
-
-  private abort(code?: number, reason?: string): void {
+  /** @internal */
+  protected abort(code?: number, reason?: string): void {
     if (!this.closeState().abort(code, reason)) return;
     this.parser.stop(); // nothing more is delivered, not even the rest of the current chunk
     this.transport.destroy();
-  }
-
-  /** Joins a topic; endpoint.publish(topic, data) then reaches this socket. */
-  subscribe(topic: string): void {
-    if (this.closing !== null) return;
-    (this.topics ??= new Set()).add(topic);
-    this.host.subscribe(this, topic);
-  }
-
-  unsubscribe(topic: string): void {
-    if (!this.topics?.delete(topic)) return;
-    this.host.unsubscribe(this, topic);
-  }
-
-  isSubscribed(topic: string): boolean {
-    return this.topics?.has(topic) ?? false;
-  }
-
-  /** Incoming messages in order; ends when the socket closes. */
-  [Symbol.asyncIterator](): AsyncIterableIterator<string | Buffer> {
-    return messageIterator(this);
   }
 
   /** @internal stops reading from the peer (async iteration backpressure, inflating). */
@@ -511,36 +369,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     if (this.readingPaused > 0 && --this.readingPaused === 0 && this.readyState !== 3) this.transport.resume();
   }
 
-  private sendText(text: string, callback?: SendCallback): boolean {
-    // Encoded once into its frame; the text just received (or just sent) is not encoded again.
-    const encoded = encodeText(text);
-    return this.outbox.push({ frame: encoded.frame, payload: encoded.payload, callback });
-  }
-
-  private sendCompressed(opcode: number, payload: Buffer, callback?: SendCallback): boolean {
-    // Until it is compressed the message counts in full toward bufferedAmount, so a sender
-    // looping on send() sees backpressure even though nothing has reached the transport yet.
-    const slot = this.outbox.reserve(payload.length, callback);
-    this.codec!.compress(payload, (err, compressed) => {
-      if (this.readyState === 3) {
-        // Closed while compressing (the codec fails pending jobs on close): not an error to report.
-        callback?.(closedBeforeSent());
-        return;
-      }
-      if (err) {
-        this.host.reportError(err, this);
-        slot.callback = undefined;
-        callback?.(new WebSocketError(`compression failed: ${err.message}`, 'COMPRESSION_FAILED'));
-        this.terminate();
-        return;
-      }
-      const parts = frameParts(opcode, compressed!, true);
-      this.outbox.fill(slot, payload.length, parts.frame, parts.payload);
-    });
-    return this.outbox.acceptedWhileHolding();
-  }
-
-  private writeControl(opcode: number, payload: Buffer, callback?: SendCallback): boolean {
+  /** @internal */
+  protected writeControl(opcode: number, payload: Buffer, callback?: SendCallback): boolean {
     if (payload.length > MAX_CONTROL_PAYLOAD) {
       if (callback) process.nextTick(callback, new RangeError('control frame payload must be at most 125 bytes'));
       return false;
@@ -549,28 +379,28 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     return this.outbox.pushNow({ frame: encodeFrame(opcode, payload), payload: null, callback });
   }
 
-  private writeClose(code: number | undefined, reason: string): void {
+  /** @internal */
+  protected writeClose(code: number | undefined, reason: string): void {
     this.outbox.push({ frame: encodeFrame(Opcode.CLOSE, encodeClosePayload(code, reason)), payload: null });
   }
 
-  private endTransport(): void {
+  /** @internal */
+  protected endTransport(): void {
     if (this.readyState === 3) return;
     // Frames still being compressed go out first; the outbox ends the transport after them.
     this.outbox.endWhenFlushed();
     this.armCloseTimer();
   }
 
-  private armCloseTimer(): void {
+  /** @internal */
+  protected armCloseTimer(): void {
     if (this.closeTimer !== null) return;
     this.closeTimer = setTimeout(() => this.transport.destroy(), this.settings.closeTimeout);
     this.closeTimer.unref();
   }
+
 }
 
-function refuse(message: string, code: WebSocketError['code'], callback?: SendCallback): false {
-  if (callback) process.nextTick(callback, new WebSocketError(message, code));
-  return false;
-}
 
 // Protocol errors an operator wants counted by cause (endpoint.stats().closedBy).
 const CAUSES: Partial<Record<ProtocolError['code'], CloseCause>> = {

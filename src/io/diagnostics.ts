@@ -9,7 +9,7 @@ import diagnostics_channel from 'node:diagnostics_channel';
 import type { IncomingMessage } from 'node:http';
 import type { TransportKind } from '../transport/transport';
 import type { UpgradeAttempt } from './attempt';
-import type { WebSocket } from './connection';
+import type { WebSocket } from './websocket';
 import type { RefusalCause } from './endpoint';
 
 /** The channel names wsgate publishes on. */

@@ -5,7 +5,9 @@ import type { DeflateParams } from '../core/extensions';
 import { CloseCode, isValidCloseCode, MAX_CLOSE_REASON } from '../core/frames';
 import type { Transport, TransportKind } from '../transport/transport';
 import type { TopicSink, Topics } from '../topics/topics';
-import { type ConnectionCounters, type ConnectionHost, type Negotiated, type SendData, toBuffer, WebSocket } from './connection';
+import type { Connection, ConnectionCounters, ConnectionHost, Negotiated, SendData } from './connection';
+import { toBuffer } from './message';
+import { WebSocket } from './websocket';
 import type { CloseCause } from './connection-host';
 import { PerClientLimits } from './guards/per-client';
 import { DeflateCodec } from './deflate';
@@ -153,7 +155,8 @@ export class EndpointImpl implements Endpoint, ConnectionHost, TopicSink {
     return this.clock;
   }
 
-  connectionClosed(socket: WebSocket): void {
+  connectionClosed(connection: Connection): void {
+    const socket = connection as WebSocket; // every connection is a WebSocket
     if (!this.clients.delete(socket)) return;
     this.byTransport[socket.transportKind]--;
     publishClose(socket);
@@ -174,7 +177,8 @@ export class EndpointImpl implements Endpoint, ConnectionHost, TopicSink {
     this.topics.unsubscribe(socket, topic);
   }
 
-  reportError(error: unknown, socket?: WebSocket, req?: IncomingMessage): void {
+  reportError(error: unknown, connection?: Connection, req?: IncomingMessage): void {
+    const socket = connection as WebSocket | undefined; // every connection is a WebSocket
     publishError(error, socket, req);
     try {
       this.settings.onError(error, { socket, req });

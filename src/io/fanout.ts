@@ -4,7 +4,8 @@
 import { encodeFrame } from '../core/encoder';
 import type { DeflateParams, ResolvedDeflateOptions } from '../core/extensions';
 import { Opcode } from '../core/frames';
-import { type SendData, toBuffer, type WebSocket } from './connection';
+import { type SendData, toBuffer } from './message';
+import type { WebSocket } from './websocket';
 import { DeflateCodec } from './deflate';
 import { frameParts } from './message';
 import { encodeText, type TextFrame, textBytes } from './text';

@@ -1,6 +1,6 @@
 // Publish/subscribe within one process: the default Topics, and the registry that a
 // broker-backed implementation keeps for its own instance.
-import type { WebSocket } from '../io/connection';
+import type { WebSocket } from '../io/websocket';
 import type { Topics } from './topics';
 
 /** Told when a topic gains its first local subscriber or loses its last one. */

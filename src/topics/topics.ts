@@ -1,7 +1,7 @@
 // The topics seam: where a topic's subscribers live and how a publish reaches them. The
 // in-process registry (local.ts) is the default; a broker-backed implementation (redis.ts)
 // fills the same interface so that a publish reaches every instance.
-import type { WebSocket } from '../io/connection';
+import type { WebSocket } from '../io/websocket';
 
 /** What an implementation calls back into the endpoint it is bound to. */
 export interface TopicSink {

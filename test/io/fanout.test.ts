@@ -4,7 +4,7 @@
 import WebSocketClient from 'ws';
 import * as encoder from '../../src/core/encoder';
 import * as textPath from '../../src/io/text';
-import { WebSocket } from '../../src/io/connection';
+import { WebSocket } from '../../src/io/websocket';
 import { DeflateCodec } from '../../src/io/deflate';
 import { Outbox } from '../../src/io/outbox';
 import type { AttachOptions } from '../../src';

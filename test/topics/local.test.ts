@@ -1,5 +1,5 @@
 // src/topics/local.ts: the in-process topic registry and its first/last watcher.
-import type { WebSocket } from '../../src/io/connection';
+import type { WebSocket } from '../../src/io/websocket';
 import { LocalTopics, type TopicWatcher } from '../../src/topics/local';
 
 // The registry only keeps sockets as keys; any distinct object stands in for one.

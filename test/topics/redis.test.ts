@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { createClient } from 'redis';
-import type { WebSocket } from '../../src/io/connection';
+import type { WebSocket } from '../../src/io/websocket';
 import { decodeEnvelope, encodeEnvelope, RedisTopics, RedisTopicsError, redisTopics } from '../../src/topics/redis';
 import { describeRedis, freePort, type RedisServer, startRedis } from '../helpers/redis-server';
 

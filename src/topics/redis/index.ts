@@ -12,7 +12,7 @@
 // instance's subscriber connection is down are lost (Redis pub/sub keeps nothing). On
 // reconnection every topic with local subscribers is subscribed again.
 import { randomBytes } from 'node:crypto';
-import type { WebSocket } from '../../io/connection';
+import type { WebSocket } from '../../io/websocket';
 import { LocalTopics, type TopicWatcher } from '../local';
 import type { Topics, TopicSink } from '../topics';
 import { closeClients, connect, owned, watchConnection } from './clients';
