@@ -3,7 +3,8 @@
 import { isAscii, isUtf8 } from 'node:buffer';
 import { ProtocolError, type ProtocolErrorCode } from './errors';
 import { CloseCode, isValidCloseCode, MAX_CLIENT_HEADER, MAX_CONTROL_PAYLOAD, Opcode } from './frames';
-import { applyMask, copyMasked } from './mask';
+import { ChunkReader } from './chunk-reader';
+import { copyMasked } from './mask';
 import { Utf8Stream } from './utf8';
 
 export interface ParserHandler {
@@ -55,16 +56,11 @@ const enum State {
   Done,
 }
 
-export class FrameParser {
+export class FrameParser extends ChunkReader {
   private readonly maxPayload: number;
   private readonly allowCompression: boolean;
   private readonly requireMask: boolean;
   private readonly reportHeaders: boolean;
-
-  // Unconsumed input: chunks[0] is read from `offset`.
-  private chunks: Buffer[] = [];
-  private offset = 0;
-  private buffered = 0;
 
   private state = State.Header;
   private paused = false;
@@ -73,9 +69,7 @@ export class FrameParser {
   // The frame being read.
   private fin = false;
   private opcode = 0;
-  private masked = false;
   private payloadLength = 0;
-  private mask = 0; // the 4 mask bytes, big-endian
   // A large payload being assembled as it arrives (see STREAM_MIN).
   private partial: Buffer | null = null;
   private partialFilled = 0;
@@ -95,6 +89,7 @@ export class FrameParser {
     private readonly handler: ParserHandler,
     options: ParserOptions,
   ) {
+    super();
     this.maxPayload = options.maxPayload;
     this.allowCompression = options.allowCompression ?? false;
     this.requireMask = options.requireMask ?? true;
@@ -318,34 +313,6 @@ export class FrameParser {
     }
   }
 
-  /**
-   * Consumes the next n payload bytes into target at `at` (also their position in the
-   * payload), unmasking them on the way.
-   */
-  private moveOut(target: Buffer, at: number, n: number): void {
-    let done = 0;
-    while (done < n) {
-      const chunk = this.chunks[0];
-      const start = this.offset;
-      const count = Math.min(chunk.length - start, n - done);
-      if (this.masked) {
-        MASK.writeUInt32BE(this.mask >>> 0, 0);
-        copyMasked(chunk, start, start + count, target, at + done, MASK, at + done);
-      } else {
-        chunk.copy(target, at + done, start, start + count);
-      }
-      done += count;
-      this.skip(count);
-    }
-  }
-
-  /** Unmasks buf[start, end), `phase` being the position of `start` in the payload. */
-  private unmask(buf: Buffer, start: number, end: number, phase: number): void {
-    if (!this.masked || end === start) return;
-    MASK.writeUInt32BE(this.mask >>> 0, 0);
-    applyMask(buf, MASK, start, end, phase);
-  }
-
   private controlFrame(payload: Buffer): void {
     if (this.opcode === Opcode.PING) return this.handler.onPing(payload);
     if (this.opcode === Opcode.PONG) return this.handler.onPong(payload);
@@ -421,33 +388,6 @@ export class FrameParser {
     this.utf8?.reset();
   }
 
-  /** Copies the next n buffered bytes into target at `at`, without consuming them. */
-  private copyOut(target: Buffer, at: number, n: number): void {
-    let written = 0;
-    let from = this.offset;
-    for (const chunk of this.chunks) {
-      if (written === n) return;
-      const count = Math.min(chunk.length - from, n - written);
-      chunk.copy(target, at + written, from, from + count);
-      written += count;
-      from = 0;
-    }
-  }
-
-  private skip(n: number): void {
-    this.buffered -= n;
-    while (n > 0) {
-      const chunk = this.chunks[0];
-      const left = chunk.length - this.offset;
-      if (n < left) {
-        this.offset += n;
-        return;
-      }
-      n -= left;
-      this.chunks.shift();
-      this.offset = 0;
-    }
-  }
 }
 
 const EMPTY = Buffer.alloc(0);

@@ -5,41 +5,22 @@ import { isUtf8 } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import { encodeFrame } from '../core/encoder';
 import { ProtocolError } from '../core/errors';
-import { CloseCode, encodeClosePayload, isValidCloseCode, MAX_CONTROL_PAYLOAD, Opcode } from '../core/frames';
+import { CloseCode, encodeClosePayload, MAX_CONTROL_PAYLOAD, Opcode } from '../core/frames';
 import { FrameParser, type ParserHandler } from '../core/parser';
 import type { Transport, TransportKind, TransportSink } from '../transport/transport';
 import { CloseHandshake, CloseState, type ReadyState } from './close-state';
 import type { CloseCause, ConnectionHost, ConnectionSettings, Negotiated } from './connection-host';
 import type { MessageCodec } from './deflate';
-import { closedBeforeSent, WebSocketError } from './errors';
-import { messageIterator } from './iterator';
-import { frameParts, type SendData, type SendOptions, toBuffer } from './message';
+import type { WebSocketEvents } from './message';
 import { Outbox, type OutboxOwner, type SendCallback } from './outbox';
-import { decodeText, encodeText, textBytes } from './text';
+import { decodeText } from './text';
 import { RATE_LIMIT_REASON, RateLimiter } from './rate-limit';
 
 export type { ReadyState } from './close-state';
 export type { ConnectionCounters, ConnectionHost, ConnectionSettings, Negotiated } from './connection-host';
 export { WebSocketError } from './errors';
-export { type SendData, type SendOptions, toBuffer } from './message';
+export { type SendData, type SendOptions, toBuffer, type WebSocketEvents } from './message';
 export type { BackpressurePolicy, SendCallback } from './outbox';
-
-export interface WebSocketEvents {
-  /**
-   * Text arrives as a string (as a Buffer of valid UTF-8 with `textAs: 'buffer'`), binary as
-   * a Buffer. Narrow on the data: `if (typeof data === 'string') data.toUpperCase()`. (A union
-   * of tuples narrowing on `isBinary` would reject one-parameter listeners, `(data) => ...`,
-   * under Node's EventEmitter<T> typing, and would not hold with textAs 'buffer'.)
-   */
-  message: [data: string | Buffer, isBinary: boolean];
-  close: [code: number, reason: string];
-  error: [error: Error];
-  ping: [data: Buffer];
-  pong: [data: Buffer];
-  drain: [];
-}
-
-const EMPTY = Buffer.alloc(0);
 
 // The parser, the transport and the outbox call back into the connection through methods
 // marked as internal: they are left out of the published types (stripInternal), so the

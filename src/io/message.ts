@@ -1,4 +1,4 @@
-// What send() takes and how a message becomes frame bytes.
+// What send() takes, how a message becomes frame bytes, and what the events carry.
 import { encodeFrame, encodeHeader } from '../core/encoder';
 import type { Outgoing } from './outbox';
 
@@ -29,4 +29,19 @@ export function toBuffer(data: SendData): Buffer {
   if (data instanceof ArrayBuffer) return Buffer.from(data);
   if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   throw new TypeError('send() takes a string, Buffer, ArrayBuffer or typed array');
+}
+
+export interface WebSocketEvents {
+  /**
+   * Text arrives as a string (as a Buffer of valid UTF-8 with `textAs: 'buffer'`), binary as
+   * a Buffer. Narrow on the data: `if (typeof data === 'string') data.toUpperCase()`. (A union
+   * of tuples narrowing on `isBinary` would reject one-parameter listeners, `(data) => ...`,
+   * under Node's EventEmitter<T> typing, and would not hold with textAs 'buffer'.)
+   */
+  message: [data: string | Buffer, isBinary: boolean];
+  close: [code: number, reason: string];
+  error: [error: Error];
+  ping: [data: Buffer];
+  pong: [data: Buffer];
+  drain: [];
 }
