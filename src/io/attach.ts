@@ -28,7 +28,10 @@ class Dispatcher {
   private http2: Http2Listening | null = null;
   readonly listener = (req: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head);
   // Runs before every other upgrade listener: how many listeners a socket had as Node gave it.
-  readonly baseline = (_req: IncomingMessage, socket: Socket) => baselines.set(socket, listeners(socket));
+  // Only needed when someone else listens too: the common case pays nothing.
+  readonly baseline = (_req: IncomingMessage, socket: Socket) => {
+    if ((this.server as Upgradable).listenerCount('upgrade') > OWN_LISTENERS) baselines.set(socket, listeners(socket));
+  };
 
   constructor(private readonly server: AttachableServer) {}
 
