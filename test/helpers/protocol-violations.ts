@@ -1,7 +1,6 @@
-// The protocol violations of test/io/connection-protocol.test.ts (RFC 6455 sections 5 to 7)
+// The protocol violations checked by test/io/connection-protocol.test.ts (RFC 6455 sections 5 to 7)
 // with the close code each must get, as data, so that the HTTP/2 form
 // (test/io/http2-endpoint-protocol.test.ts) checks exactly the same cases and codes.
-// A copy of that file's list: connection-protocol.test.ts could import it from here.
 import { closePayload, type FrameSpec } from './raw-client';
 
 const TEXT = 0x1;

@@ -1,26 +1,12 @@
 // End-to-end: the demo page in a real browser (Debian's Chromium, driven by playwright-core),
 // talking to the demo server over the browser's own WebSocket.
 // Required in CI (CI is set); skipped with a message on machines without /usr/bin/chromium.
-import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { createDemo, type Demo } from '../../demo/app';
+import { type Browser, describeChromium, launchChromium } from '../helpers/chromium';
 
-const CHROMIUM = '/usr/bin/chromium';
-const haveChromium = fs.existsSync(CHROMIUM);
-
-if (!haveChromium && process.env.CI) {
-  // CI must run the browser test: fail loudly instead of skipping.
-  test('Chromium is installed for the browser end-to-end test', () => {
-    throw new Error(`${CHROMIUM} is missing; .ci/run installs it with apt-get install chromium`);
-  });
-} else if (!haveChromium) {
-  console.warn(`browser.test.ts: SKIPPED, ${CHROMIUM} not found (apt-get install chromium to run it)`);
-}
-
-const maybe = haveChromium ? describe : describe.skip;
+const maybe = describeChromium('browser.test.ts');
 
 const ONE_MIB = 1024 * 1024;
 
@@ -28,7 +14,7 @@ maybe('demo page in Chromium', () => {
   let demo: Demo;
   let context: BrowserContext;
   let page: Page;
-  let userDataDir: string;
+  let browser: Browser;
   let origin: string;
   const serverCloses: Promise<[number, string]>[] = [];
   const serverExtensions: string[] = [];
@@ -43,27 +29,14 @@ maybe('demo page in Chromium', () => {
     await new Promise<void>((resolve) => demo.server.listen(0, '127.0.0.1', resolve));
     origin = `http://127.0.0.1:${(demo.server.address() as AddressInfo).port}`;
 
-    userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsgate-chromium-'));
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--no-first-run',
-        '--disable-sync',
-        '--disable-quic',
-      ],
-    });
+    browser = await launchChromium();
+    context = browser.context;
     page = context.pages()[0] ?? (await context.newPage());
     await page.goto(`${origin}/`);
   }, 60000);
 
   afterAll(async () => {
-    await context?.close();
-    if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
+    await browser?.close();
     await demo?.close();
   });
 

@@ -4,27 +4,14 @@
 // the page's own HTTP/2 session (socket.transportKind 'h2'); with `http2: false` on the
 // endpoint, Chromium opens a separate HTTP/1.1 connection and sends a classic upgrade.
 // Required in CI (CI is set); skipped with a message on machines without /usr/bin/chromium.
-import fs from 'node:fs';
 import http2 from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
-import { type BrowserContext, chromium } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { attachWebSocket, type Endpoint } from '../../src';
+import { type Browser, describeChromium, launchChromium } from '../helpers/chromium';
 import { testCert } from '../helpers/tls';
 
-const CHROMIUM = '/usr/bin/chromium';
-const haveChromium = fs.existsSync(CHROMIUM);
-
-if (!haveChromium && process.env.CI) {
-  test('Chromium is installed for the HTTP/2 browser test', () => {
-    throw new Error(`${CHROMIUM} is missing; install it with apt-get install chromium`);
-  });
-} else if (!haveChromium) {
-  console.warn(`http2-browser.test.ts: SKIPPED, ${CHROMIUM} not found (apt-get install chromium to run it)`);
-}
-
-const maybe = haveChromium ? describe : describe.skip;
+const maybe = describeChromium('http2-browser.test.ts');
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>h2 ws</title><script>
 window.result = new Promise((resolve) => {
@@ -99,30 +86,16 @@ async function site(withH2: boolean): Promise<Site> {
 
 maybe('Chromium over HTTP/2', () => {
   let context: BrowserContext;
-  let userDataDir: string;
+  let browser: Browser;
   const sites: Site[] = [];
 
   beforeAll(async () => {
-    userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsgate-chromium-h2-'));
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--no-first-run',
-        '--disable-sync',
-        '--disable-quic',
-        '--ignore-certificate-errors',
-      ],
-    });
+    browser = await launchChromium(['--ignore-certificate-errors']);
+    context = browser.context;
   }, 60000);
 
   afterAll(async () => {
-    await context?.close();
-    if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
+    await browser?.close();
     for (const s of sites) await s.close();
   });
 
