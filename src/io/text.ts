@@ -3,16 +3,18 @@
 // relay, publish of the string just received; the same string sent to many sockets) is not
 // encoded again.
 //
-// Measured with `npm run bench:text` (ns/op): decoding is the runtime's job and cannot be
-// made cheaper in JavaScript (a JS decoder into UTF-16 was slower than utf8Slice on Node 20
-// and far slower on Node 24), so the only decode shortcut is latin1Slice for bytes already
-// known to be ASCII (the parser learns that while validating, see core/parser.ts). Encoding
+// Measured with `npm run bench:text` (ns/op). Decoding: latin1Slice for bytes already known to
+// be ASCII (the parser learns that while validating, see core/parser.ts); other text through
+// UTF-16 with core/utf16.ts where the runtime's own UTF-8 decoder is slow on non-ASCII input
+// (Node before 24: 3x faster at 1 KiB, 6x at 16 KiB; the string is then a two-byte one), else
+// utf8Slice (a JavaScript decoder was slower than both). Encoding
 // costs about half with encodeInto-style writes into room sized for the worst case (3 bytes
 // per UTF-16 unit) than with Buffer.byteLength + write or Buffer.from, which read the string
 // twice.
 import { isAscii } from 'node:buffer';
 import { headerSize, writeHeader } from '../core/encoder';
 import { Opcode } from '../core/frames';
+import { decodeUtf8, utf16Available } from '../core/utf16';
 
 interface BufferInternals {
   utf8Slice?(start: number, end: number): string;
@@ -28,15 +30,22 @@ const hasUtf8Write = typeof proto.utf8Write === 'function';
 // Messages at least this large are checked for ASCII when the parser could not say (fragmented
 // or inflated messages): latin1Slice then saves more than the check costs.
 const ASCII_CHECK_MIN = 1024;
+// Node 24's V8 decodes UTF-8 with SIMD and beats the detour through UTF-16 (bench:text).
+const NATIVE_UTF8_FAST = Number(process.versions.node.split('.')[0]) >= 24;
+// Non-ASCII text at least this large goes through UTF-16 where that is the faster way.
+const UTF16_MIN = NATIVE_UTF8_FAST || !utf16Available ? Infinity : 24;
 
 /** The string of valid UTF-8 bytes. `ascii`: true or false when known, undefined to find out. */
 export function decodeText(data: Buffer, ascii?: boolean): string {
   const n = data.length;
-  if (ascii === undefined) ascii = n >= ASCII_CHECK_MIN && isAscii(data);
+  if (ascii === undefined && n >= ASCII_CHECK_MIN) ascii = isAscii(data);
+  // Small text of unknown content is left to utf8Slice, quick on ASCII: through UTF-16, ASCII
+  // would become a two-byte string.
   let text: string;
-  if (!hasSlices) text = data.toString(ascii ? 'latin1' : 'utf8');
-  else if (ascii) text = (data as unknown as Required<BufferInternals>).latin1Slice(0, n);
-  else text = (data as unknown as Required<BufferInternals>).utf8Slice(0, n);
+  const own = data as unknown as Required<BufferInternals>;
+  if (ascii === true) text = hasSlices ? own.latin1Slice(0, n) : data.toString('latin1');
+  else if (ascii === false && n >= UTF16_MIN) text = decodeUtf8(data);
+  else text = hasSlices ? own.utf8Slice(0, n) : data.toString('utf8');
   remember(text, data, null);
   return text;
 }

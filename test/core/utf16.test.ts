@@ -1,0 +1,66 @@
+// UTF-8 to string through the WebAssembly UTF-16 loop: the same string as Node's own decoder
+// for every valid input, across the 16-byte blocks, the ASCII runs and the 64 KiB input blocks.
+import fc from 'fast-check';
+import { decodeUtf8, utf16Available } from '../../src/core/utf16';
+
+const sample = ['a', '~', '\u0080', 'é', 'ß', '\u07ff', '\u0800', '€', '中', '\ud7ff', '\ue000', '\uffff', '😀', '\u{10000}', '\u{10ffff}'];
+
+function same(text: string): void {
+  const bytes = Buffer.from(text);
+  const got = decodeUtf8(bytes);
+  expect(got.length).toBe(text.length);
+  expect(got === text).toBe(true);
+}
+
+test('WebAssembly SIMD is available on the Node versions the package supports', () => {
+  expect(utf16Available).toBe(true);
+});
+
+test('empty input is the empty string', () => {
+  expect(decodeUtf8(new Uint8Array(0))).toBe('');
+});
+
+test.each(sample)('each kind of code point (%s) at every offset of a 16-byte block', (ch) => {
+  for (let before = 0; before < 40; before++) {
+    for (let after = 0; after < 20; after += 3) same('x'.repeat(before) + ch + 'y'.repeat(after));
+  }
+});
+
+test('random strings of every code point class (fast-check)', () => {
+  fc.assert(
+    fc.property(fc.string({ unit: 'grapheme', maxLength: 300 }), (text) => {
+      expect(decodeUtf8(Buffer.from(text))).toBe(text);
+    }),
+    { numRuns: 2000 },
+  );
+  fc.assert(
+    fc.property(fc.array(fc.constantFrom(...sample), { maxLength: 200 }), (parts) => {
+      const text = parts.join('');
+      expect(decodeUtf8(Buffer.from(text))).toBe(text);
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+test.each(['é', '€', '😀'])('a %s cut by the 64 KiB input block boundary stays whole', (ch) => {
+  const width = Buffer.byteLength(ch);
+  for (let shift = 0; shift < width + 1; shift++) {
+    const text = 'a'.repeat(64 * 1024 - shift) + ch.repeat(5) + 'b'.repeat(10);
+    same(text);
+  }
+});
+
+test('large mixed text over several blocks, and CJK text', () => {
+  let text = '';
+  for (let i = 0; i < 40_000; i++) text += i % 17 === 0 ? sample[i % sample.length] : String.fromCharCode(97 + (i % 26));
+  same(text.repeat(6)); // ~250 KiB: four blocks
+  same('中文字'.repeat(50_000)); // 450 KiB of three-byte sequences
+  same('😀'.repeat(40_000));
+});
+
+test('the input is left as it was', () => {
+  const bytes = Buffer.from('héllo wörld, 中文 😀'.repeat(10));
+  const copy = Buffer.from(bytes);
+  decodeUtf8(bytes);
+  expect(bytes.equals(copy)).toBe(true);
+});
