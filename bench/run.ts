@@ -33,8 +33,10 @@ const SERVERS: ServerKind[] = ['wsgate', 'ws', 'raw', 'bun'];
 /** The echo scenarios also run ws with bufferutil, the addon ws users install for speed. */
 const ECHO_SERVERS: ServerKind[] = ['wsgate', 'ws', 'ws+native', 'raw', 'bun'];
 const ALL_SERVERS: ServerKind[] = ['wsgate', 'wsgate@base', 'ws', 'ws+native', 'raw', 'bun'];
-/** Relay and push scenarios: no raw baseline (it cannot relay). */
+/** Relay scenarios: no raw baseline (it cannot relay). */
 const RELAY_SERVERS: ServerKind[] = ['wsgate', 'ws', 'bun'];
+/** The timer push also runs raw: one write of one prebuilt frame per connection per tick, the floor. */
+const PUSH_SERVERS: ServerKind[] = ['wsgate', 'ws', 'raw', 'bun'];
 const CHAT_SERVERS: ServerKind[] = ['wsgate', 'ws', 'ws+native', 'bun'];
 const CACHE = process.env.WSGATE_BENCH_CACHE ?? join(homedir(), '.cache', 'wsgate-bench');
 
@@ -314,7 +316,7 @@ const SCENARIOS: Scenario[] = [
     unit: 'CPU ms per 1,000 deliveries',
     lower: true,
     mode: 'push',
-    servers: RELAY_SERVERS,
+    servers: PUSH_SERVERS,
     client: (port) => ({ mode: 'push', port, conns: PUSH_CONNS, interval: PUSH_INTERVAL, ...time() }),
     figure: cpuMsPer1000,
   },

@@ -120,8 +120,10 @@ if (isGate) {
     });
   }
 } else {
-  // Self-check only (--self-check): the raw server as a minimal relay, so the generator's
-  // chat and push verification can be shown to pass on good deliveries and catch a bad byte.
+  // The raw server as a minimal relay: for the timer push it is the floor a Node server can
+  // reach (one write of one prebuilt frame per connection per tick); for chat, only under
+  // --self-check, so the generator's verification can be shown to pass on good deliveries
+  // and catch a bad byte.
   const members = new Set<Socket>();
   let relayed = 0;
   const deliver = (frame: Buffer) => {

@@ -6,7 +6,7 @@
 // Measured with `npm run bench:text` (ns/op). Decoding: latin1Slice for bytes already known to
 // be ASCII (the parser learns that while validating, see core/parser.ts); other text through
 // UTF-16 with core/utf16.ts where the runtime's own UTF-8 decoder is slow on non-ASCII input
-// (Node before 24: 3x faster at 1 KiB, 6x at 16 KiB; the string is then a two-byte one), else
+// (Node before 24: 3x faster at 1 KiB, 6x at 16 KiB), else
 // utf8Slice (a JavaScript decoder was slower than both). Encoding
 // costs about half with encodeInto-style writes into room sized for the worst case (3 bytes
 // per UTF-16 unit) than with Buffer.byteLength + write or Buffer.from, which read the string
@@ -39,8 +39,7 @@ const UTF16_MIN = NATIVE_UTF8_FAST || !utf16Available ? Infinity : 24;
 export function decodeText(data: Buffer, ascii?: boolean): string {
   const n = data.length;
   if (ascii === undefined && n >= ASCII_CHECK_MIN) ascii = isAscii(data);
-  // Small text of unknown content is left to utf8Slice, quick on ASCII: through UTF-16, ASCII
-  // would become a two-byte string.
+  // Small text of unknown content is left to utf8Slice, which is quick when it is ASCII.
   let text: string;
   const own = data as unknown as Required<BufferInternals>;
   if (ascii === true) text = hasSlices ? own.latin1Slice(0, n) : data.toString('latin1');
