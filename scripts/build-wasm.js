@@ -1,6 +1,6 @@
 // Assembles src/core/wasm/*.wat into src/core/wasm/binaries.ts (base64, committed), so the
 // package needs no assembler at install or run time. test/core/wasm.test.ts fails when the
-// committed bytes and the .wat sources disagree. Usage: node scripts/build-wasm.js [--check]
+// committed bytes and the .wat sources disagree. Usage: node scripts/build-wasm.js
 'use strict';
 const { readdirSync, readFileSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
@@ -31,13 +31,7 @@ module.exports = { render, target };
 
 if (require.main === module) {
   render().then((text) => {
-    if (process.argv.includes('--check')) {
-      const same = readFileSync(target, 'utf8') === text;
-      if (!same) console.error('src/core/wasm/binaries.ts is out of date: run node scripts/build-wasm.js');
-      process.exitCode = same ? 0 : 1;
-    } else {
-      writeFileSync(target, text);
-      console.log(`wrote ${target}`);
-    }
+    writeFileSync(target, text);
+    console.log(`wrote ${target}`);
   });
 }

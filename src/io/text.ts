@@ -6,9 +6,8 @@
 // Measured with `npm run bench:text` (ns/op). Decoding: latin1Slice for bytes already known to
 // be ASCII (the parser learns that while validating, see core/parser.ts); other text through
 // UTF-16 with core/utf16.ts where the runtime's own UTF-8 decoder is slow on non-ASCII input
-// (Node before 24: 3x faster at 1 KiB, 6x at 16 KiB), else
-// utf8Slice (a JavaScript decoder was slower than both). Encoding
-// costs about half with encodeInto-style writes into room sized for the worst case (3 bytes
+// (Node before 24: 3x faster at 1 KiB, 6x at 16 KiB), else utf8Slice (a JavaScript decoder
+// was slower than both). Encoding costs about half with encodeInto-style writes into room sized for the worst case (3 bytes
 // per UTF-16 unit) than with Buffer.byteLength + write or Buffer.from, which read the string
 // twice.
 import { isAscii } from 'node:buffer';
@@ -27,13 +26,14 @@ const proto = Buffer.prototype as unknown as BufferInternals;
 const hasSlices = typeof proto.utf8Slice === 'function' && typeof proto.latin1Slice === 'function';
 const hasUtf8Write = typeof proto.utf8Write === 'function';
 
-// Messages at least this large are checked for ASCII when the parser could not say (fragmented
-// or inflated messages): latin1Slice then saves more than the check costs.
-const ASCII_CHECK_MIN = 1024;
-// Node 24's V8 decodes UTF-8 with SIMD and beats the detour through UTF-16 (bench:text).
+// Node 24's V8 decodes non-ASCII UTF-8 faster than the detour through UTF-16 (bench:text).
 const NATIVE_UTF8_FAST = Number(process.versions.node.split('.')[0]) >= 24;
 // Non-ASCII text at least this large goes through UTF-16 where that is the faster way.
 const UTF16_MIN = NATIVE_UTF8_FAST || !utf16Available ? Infinity : 24;
+// Messages at least this large are checked for ASCII when the parser could not say (fragmented
+// or inflated messages): the route the answer picks (latin1Slice, or UTF-16 where that is in
+// use) saves more than the check costs.
+const ASCII_CHECK_MIN = UTF16_MIN === Infinity ? 1024 : 128;
 
 /** The string of valid UTF-8 bytes. `ascii`: true or false when known, undefined to find out. */
 export function decodeText(data: Buffer, ascii?: boolean): string {
