@@ -14,7 +14,7 @@ import { DeflateCodec } from './deflate';
 import { publishClose, publishError, publishOpen } from './diagnostics';
 import { Fanout } from './fanout';
 import { textBytes } from './text';
-import { sweep, tickPeriod } from './liveness';
+import { mayJudge, sweep, tickPeriod } from './liveness';
 import { checkKeys, DEFAULTS, type EndpointSettings } from './settings';
 
 /**
@@ -232,9 +232,13 @@ export class EndpointImpl implements Endpoint, ConnectionHost, TopicSink {
     const period = tickPeriod(this.settings.liveness);
     if (period === 0) return;
     this.clock = Date.now();
+    let deferred = false;
     this.timer = setInterval(() => {
-      this.clock = Date.now();
-      sweep(this.clients, this.clock, this.settings.liveness);
+      const now = Date.now();
+      const judge = mayJudge(this.clock, now, period, deferred);
+      deferred = !judge;
+      this.clock = now;
+      sweep(this.clients, now, this.settings.liveness, judge);
     }, period);
     this.timer.unref();
   }

@@ -29,13 +29,16 @@ export interface LivenessSettings {
   idleTimeout: number; // 0: none
 }
 
-/** One sweep at time `now`: what the timer does on every tick. */
-export function sweep(sockets: Iterable<Sweepable>, now: number, settings: LivenessSettings): void {
+/**
+ * One sweep at time `now`: what the timer does on every tick. With `judge` false it only
+ * pings: no socket is terminated or closed for idleness on this tick (see mayJudge).
+ */
+export function sweep(sockets: Iterable<Sweepable>, now: number, settings: LivenessSettings, judge = true): void {
   for (const socket of sockets) {
     if (socket.readyState !== 1) continue;
     if (settings.interval > 0) {
       if (socket.pingSentAt !== 0) {
-        if (now - socket.pingSentAt >= settings.timeout) {
+        if (judge && now - socket.pingSentAt >= settings.timeout) {
           if (socket.drainedSincePing?.()) {
             socket.pingSentAt = now; // alive and reading: give the ping another timeout
           } else {
@@ -48,7 +51,7 @@ export function sweep(sockets: Iterable<Sweepable>, now: number, settings: Liven
         socket.ping();
       }
     }
-    if (settings.idleTimeout > 0 && now - socket.lastMessage >= settings.idleTimeout) {
+    if (judge && settings.idleTimeout > 0 && now - socket.lastMessage >= settings.idleTimeout) {
       socket.close(1000, 'idle timeout');
     }
   }
@@ -61,4 +64,15 @@ export function tickPeriod(settings: LivenessSettings): number {
   const periods = [...heartbeat, settings.idleTimeout].filter((p) => p > 0);
   if (periods.length === 0) return 0;
   return Math.min(1000, Math.max(10, Math.floor(Math.min(...periods) / 4)));
+}
+
+/**
+ * Whether a tick may terminate or close sockets. A tick that fires more than two periods after
+ * the previous one means the event loop stalled: pongs and drained bytes that arrived meanwhile
+ * are not read yet (timers run before I/O), so judging now would blame peers for our delay.
+ * Such a tick leaves the verdicts to the next one; never two in a row, so a loop that is
+ * always late still drops dead peers.
+ */
+export function mayJudge(previousTick: number, now: number, period: number, deferredLast: boolean): boolean {
+  return deferredLast || now - previousTick <= 2 * period;
 }

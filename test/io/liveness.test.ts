@@ -2,7 +2,7 @@
 // timer against real clients (a raw client never answers pings; `ws` answers them).
 import WsClient from 'ws';
 import { attachWebSocket, type Endpoint, type WebSocket } from '../../src';
-import { type LivenessSettings, type Sweepable, sweep, tickPeriod } from '../../src/io/liveness';
+import { type LivenessSettings, mayJudge, type Sweepable, sweep, tickPeriod } from '../../src/io/liveness';
 import { clientFrame, RawClient } from '../helpers/raw-client';
 import { delay, once, startServer, type TestServer } from '../helpers/server';
 
@@ -143,6 +143,42 @@ describe('sweep (pure)', () => {
   });
 });
 
+describe('a late tick (pure)', () => {
+  const hb: LivenessSettings = { interval: 1000, timeout: 500, idleTimeout: 2000 };
+
+  test('a sweep that may not judge still pings, but neither terminates nor closes', () => {
+    const pinged = { ...fakeSocket(), pingSentAt: T };
+    const idle = fakeSocket();
+    sweep([pinged, idle], T + 5000, hb, false);
+    expect(pinged.terminate).not.toHaveBeenCalled();
+    expect(pinged.pingSentAt).toBe(T); // the verdict is only put off
+    expect(idle.ping).toHaveBeenCalledTimes(1);
+    expect(idle.close).not.toHaveBeenCalled();
+    // The next tick, after the loop read what arrived meanwhile, judges as usual.
+    sweep([pinged, idle], T + 5100, hb);
+    expect(pinged.terminate).toHaveBeenCalledTimes(1);
+    expect(idle.close).toHaveBeenCalledWith(1000, 'idle timeout');
+  });
+
+  test('a pong read between the late tick and the next one saves the socket', () => {
+    const s = fakeSocket();
+    sweep([s], T + 1000, hb); // ping
+    sweep([s], T + 3000, hb, false); // the loop stalled; the pong is waiting to be read
+    receiveFrame(s, T + 3000);
+    sweep([s], T + 3100, hb);
+    expect(s.terminate).not.toHaveBeenCalled();
+  });
+
+  test.each([
+    [T + 250, false, true], // on time
+    [T + 500, false, true], // two periods: still on time
+    [T + 501, false, false], // later: the loop stalled, put the verdicts off
+    [T + 5000, true, true], // late again right after putting them off: judge anyway
+  ])('period 250, previous tick at T, this one at %d, deferred before: %s -> judge %s', (now, deferred, expected) => {
+    expect(mayJudge(T, now, 250, deferred)).toBe(expected);
+  });
+});
+
 describe('tickPeriod (pure)', () => {
   test.each([
     [{ interval: 30000, timeout: 10000, idleTimeout: 0 }, 1000], // capped at 1 s
@@ -243,6 +279,28 @@ describe('endpoint heartbeat', () => {
     expect(pingsSeen).toBeGreaterThanOrEqual(3);
     expect(pongs).toBeGreaterThanOrEqual(3);
     expect(endpoint!.clients.size).toBe(1);
+  });
+
+  test('a stalled event loop is not the peer\'s fault: a pong that arrived during the stall counts', async () => {
+    const { nth } = serve({ heartbeat: { interval: 100, timeout: 100 } });
+    const client = await wsClient();
+    const socket = await nth(0);
+    let pongs = 0;
+    socket.on('pong', () => pongs++);
+    // ws has already written its pong when it emits 'ping'; block the loop (as a long
+    // synchronous job in the app would) well past the timeout before the server can read it.
+    const stalled = new Promise<void>((resolve) =>
+      client.once('ping', () => {
+        const until = Date.now() + 600;
+        while (Date.now() < until);
+        resolve();
+      }),
+    );
+    await stalled;
+    await delay(300);
+    expect(pongs).toBeGreaterThanOrEqual(1);
+    expect(socket.readyState).toBe(1);
+    expect(client.readyState).toBe(WsClient.OPEN);
   });
 
   test('any frame counts as an answer: a client that answers pings with its own pings stays', async () => {
