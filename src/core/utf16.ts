@@ -10,6 +10,22 @@ import { instantiate } from './wasm/instantiate';
 // UTF-16 (at most 2 bytes per input byte) plus 32 bytes the loop may write past the end.
 const BLOCK = 64 * 1024;
 const OUT = BLOCK;
+// The shuffle table (see the .wat): for each 8-bit keep mask, the byte indexes that gather
+// the kept 16-bit lanes to the front, in order; the other indexes are out of range (zero).
+const TABLE = 0x31000;
+
+function writeTable(memory: Uint8Array): void {
+  for (let mask = 0; mask < 256; mask++) {
+    const entry = memory.subarray(TABLE + 16 * mask, TABLE + 16 * mask + 16);
+    entry.fill(0xff);
+    let k = 0;
+    for (let lane = 0; lane < 8; lane++) {
+      if ((mask & (1 << lane)) === 0) continue;
+      entry[k++] = 2 * lane;
+      entry[k++] = 2 * lane + 1;
+    }
+  }
+}
 
 interface Utf16Module {
   input: Uint8Array;
@@ -21,6 +37,7 @@ function load(): Utf16Module | null {
   const exports = instantiate(UTF16_WASM);
   if (exports === null) return null;
   const memory = exports.memory.buffer;
+  writeTable(new Uint8Array(memory));
   return { input: new Uint8Array(memory), output: Buffer.from(memory), utf16: exports.utf16 as Utf16Module['utf16'] };
 }
 

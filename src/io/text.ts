@@ -5,9 +5,10 @@
 //
 // Measured with `npm run bench:text` (ns/op). Decoding: latin1Slice for bytes already known to
 // be ASCII (the parser learns that while validating, see core/parser.ts); other text through
-// UTF-16 with core/utf16.ts where the runtime's own UTF-8 decoder is slow on non-ASCII input
-// (Node before 24: 3x faster at 1 KiB, 6x at 16 KiB), else utf8Slice (a JavaScript decoder
-// was slower than both). Encoding costs about half with encodeInto-style writes into room sized for the worst case (3 bytes
+// UTF-16 with core/utf16.ts, faster than the runtime's UTF-8 decoder on Node before 24 (3x at
+// 1 KiB, 6x at 16 KiB) and on Node 24 for text that is mostly ASCII; utf8Slice for small
+// text and, on Node 24, for text that is mostly non-ASCII (a JavaScript decoder was slower
+// than both). Encoding costs about half with encodeInto-style writes into room sized for the worst case (3 bytes
 // per UTF-16 unit) than with Buffer.byteLength + write or Buffer.from, which read the string
 // twice.
 import { isAscii } from 'node:buffer';
@@ -26,10 +27,17 @@ const proto = Buffer.prototype as unknown as BufferInternals;
 const hasSlices = typeof proto.utf8Slice === 'function' && typeof proto.latin1Slice === 'function';
 const hasUtf8Write = typeof proto.utf8Write === 'function';
 
-// Node 24's V8 decodes non-ASCII UTF-8 faster than the detour through UTF-16 (bench:text).
+// Node 24's V8 decodes dense non-ASCII UTF-8 (CJK, Cyrillic) faster than the detour through
+// UTF-16, but text that is mostly ASCII with some accents and emoji slower (bench:text: 1 KiB
+// with 15% of its bytes non-ASCII 2.0 µs against 1.1 µs, all non-ASCII 1.6 µs against 3.8 µs).
 const NATIVE_UTF8_FAST = Number(process.versions.node.split('.')[0]) >= 24;
-// Non-ASCII text at least this large goes through UTF-16 where that is the faster way.
-const UTF16_MIN = NATIVE_UTF8_FAST || !utf16Available ? Infinity : 24;
+// Non-ASCII text at least this large goes through UTF-16 where that is the faster way (on
+// Node 24, below a few hundred bytes, the two take the same time).
+const UTF16_MIN = !utf16Available ? Infinity : NATIVE_UTF8_FAST ? 256 : 24;
+// On Node 24, a sample of this many bytes with at least DENSE of them non-ASCII picks utf8Slice
+// (where the two take the same time, about a third of the bytes are non-ASCII).
+const SAMPLES = 16;
+const DENSE = 6;
 // Messages at least this large are checked for ASCII when the parser could not say (fragmented
 // or inflated messages): the route the answer picks (latin1Slice, or UTF-16 where that is in
 // use) saves more than the check costs.
@@ -43,10 +51,18 @@ export function decodeText(data: Buffer, ascii?: boolean): string {
   let text: string;
   const own = data as unknown as Required<BufferInternals>;
   if (ascii === true) text = hasSlices ? own.latin1Slice(0, n) : data.toString('latin1');
-  else if (ascii === false && n >= UTF16_MIN) text = decodeUtf8(data);
+  else if (ascii === false && n >= UTF16_MIN && !(NATIVE_UTF8_FAST && dense(data))) text = decodeUtf8(data);
   else text = hasSlices ? own.utf8Slice(0, n) : data.toString('utf8');
   remember(text, data, null);
   return text;
+}
+
+/** Whether many of the bytes are non-ASCII, judged from SAMPLES of them spread over the text. */
+function dense(data: Buffer): boolean {
+  const step = data.length / SAMPLES;
+  let high = 0;
+  for (let i = 0; i < SAMPLES; i++) high += data[(i * step) | 0] >> 7;
+  return high >= DENSE;
 }
 
 // ---- encoding ----------------------------------------------------------------------------------

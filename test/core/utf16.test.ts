@@ -26,6 +26,17 @@ test.each(sample)('each kind of code point (%s) at every offset of a 16-byte blo
   }
 });
 
+test('blocks of several two- and three-byte code points, cut anywhere by the block end', () => {
+  // Decoded all lanes at once; a sequence that runs past lane 15 waits for the next block.
+  const dense = ['é€中ß', '€€€€€€', 'ééééééééé', 'é中é中é中', '\u07ff\u0800\u0080\uffff', 'é😀€中'];
+  for (const run of dense) {
+    for (let before = 0; before < 20; before++) {
+      same('x'.repeat(before) + run.repeat(7));
+      same('x'.repeat(before) + run + 'y' + run + '😀' + run.repeat(3) + 'z'.repeat(before));
+    }
+  }
+});
+
 test('random strings of every code point class (fast-check)', () => {
   fc.assert(
     fc.property(fc.string({ unit: 'grapheme', maxLength: 300 }), (text) => {
