@@ -59,7 +59,7 @@ export abstract class Connection extends EventEmitter<WebSocketEvents> {
   topics: Set<string> | null = null;
   /** @internal the client this connection counts against (perClient limits), or null. */
   clientKey: string | null = null;
-  /** @internal this connection's own counts, for the diagnostics close event (performance.now() ms). */
+  /** @internal this connection's own counts, for the diagnostics close event (whole performance.now() ms). */
   openedAt: number;
   /** @internal */
   bytesIn = 0;
@@ -97,7 +97,7 @@ export abstract class Connection extends EventEmitter<WebSocketEvents> {
     // The outbox counts bytesOut on this socket, which keeps the endpoint's total in step.
     this.outbox = new Outbox(transport, settings, this, this satisfies OutboxOwner);
     this.lastSeen = this.lastMessage = host.now();
-    this.openedAt = performance.now();
+    this.openedAt = Math.floor(performance.now()); // an integer: no 16-byte box per connection
     transport.bind(this satisfies TransportSink);
   }
 

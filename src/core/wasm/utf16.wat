@@ -16,15 +16,17 @@
     (local $end i32) (local $start i32) (local $v v128) (local $v2 v128) (local $n1 v128) (local $n2 v128)
     (local $m i32) (local $lead i32) (local $len i32) (local $keep i32) (local $b i32) (local $c i32)
     (local $b16 v128) (local $x1 v128) (local $u v128)
-    (local $k3f v128) (local $k1f v128) (local $kdf v128) (local $k80 v128) (local $kf0 v128) (local $kc0 v128) (local $ke0 v128)
-    ;; Constants in locals: V8 builds a v128.const from immediates each time it is used.
-    (local.set $k3f (i16x8.splat (i32.const 0x3f)))
-    (local.set $k1f (i16x8.splat (i32.const 0x1f)))
-    (local.set $kdf (i16x8.splat (i32.const 0xdf)))
-    (local.set $k80 (i16x8.splat (i32.const 0x80)))
-    (local.set $kf0 (i8x16.splat (i32.const 0xef)))
-    (local.set $kc0 (i8x16.splat (i32.const 0xbf)))
-    (local.set $ke0 (i8x16.splat (i32.const 0xdf)))
+    (local $w3f v128) (local $w1f v128) (local $wdf v128) (local $w80 v128) (local $bef v128) (local $bbf v128) (local $bdf v128)
+    ;; Constants in locals (V8 builds a v128.const from immediates at every use): $w.. in
+    ;; 16-bit lanes, $b.. in bytes (x > 0xef is a four-byte lead, > 0xbf any lead, > 0xdf a
+    ;; three- or four-byte lead).
+    (local.set $w3f (i16x8.splat (i32.const 0x3f)))
+    (local.set $w1f (i16x8.splat (i32.const 0x1f)))
+    (local.set $wdf (i16x8.splat (i32.const 0xdf)))
+    (local.set $w80 (i16x8.splat (i32.const 0x80)))
+    (local.set $bef (i8x16.splat (i32.const 0xef)))
+    (local.set $bbf (i8x16.splat (i32.const 0xbf)))
+    (local.set $bdf (i8x16.splat (i32.const 0xdf)))
     (local.set $start (local.get $q))
     (local.set $end (i32.add (local.get $p) (local.get $n)))
     (block $done
@@ -41,10 +43,10 @@
                 (local.set $p (i32.add (local.get $p) (i32.const 16)))
                 (local.set $q (i32.add (local.get $q) (i32.const 32)))
                 (br $next)))
-            (local.set $lead (i8x16.bitmask (i8x16.gt_u (local.get $v) (local.get $kc0))))
+            (local.set $lead (i8x16.bitmask (i8x16.gt_u (local.get $v) (local.get $bbf))))
             ;; Several code points of two or three bytes: all at once; else one at a time.
             (if (i32.and (i32.ge_u (i32.popcnt (local.get $lead)) (i32.const 2))
-                         (i32.eqz (i8x16.bitmask (i8x16.gt_u (local.get $v) (local.get $kf0)))))
+                         (i32.eqz (i8x16.bitmask (i8x16.gt_u (local.get $v) (local.get $bef)))))
               (then
                 (local.set $v2 (v128.load offset=16 (local.get $p)))
                 (local.set $n1 (i8x16.shuffle 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 (local.get $v) (local.get $v2)))
@@ -54,7 +56,7 @@
                 (local.set $len (i32.sub (i32.sub (i32.const 16)
                   (i32.shr_u (local.get $lead) (i32.const 15)))
                   (i32.and (i32.shr_u
-                    (i8x16.bitmask (i8x16.gt_u (local.get $v) (local.get $ke0)))
+                    (i8x16.bitmask (i8x16.gt_u (local.get $v) (local.get $bdf)))
                     (i32.const 13)) (i32.const 2))))
                 ;; Keep the lanes that start a code point (ASCII or a lead), up to len.
                 (local.set $keep (i32.and
@@ -63,30 +65,30 @@
                 ;; Lanes 0-7: decode every lane as if it led a code point (b, and the
                 ;; two bytes after it), keep those in the mask, in order.
                 (local.set $b16 (i16x8.extend_low_i8x16_u (local.get $v)))
-                (local.set $x1 (v128.and (i16x8.extend_low_i8x16_u (local.get $n1)) (local.get $k3f)))
+                (local.set $x1 (v128.and (i16x8.extend_low_i8x16_u (local.get $n1)) (local.get $w3f)))
                 ;; 1110xxxx 10yyyyyy 10zzzzzz (shifting by 12 in 16 bits drops the 1110), else
                 ;; 110xxxxx 10yyyyyy, else ASCII.
                 (local.set $u (v128.or (v128.or (i16x8.shl (local.get $b16) (i32.const 12)) (i16x8.shl (local.get $x1) (i32.const 6)))
-                                       (v128.and (i16x8.extend_low_i8x16_u (local.get $n2)) (local.get $k3f))))
+                                       (v128.and (i16x8.extend_low_i8x16_u (local.get $n2)) (local.get $w3f))))
                 (local.set $u (v128.bitselect (local.get $u)
-                  (v128.or (i16x8.shl (v128.and (local.get $b16) (local.get $k1f)) (i32.const 6)) (local.get $x1))
-                  (i16x8.gt_u (local.get $b16) (local.get $kdf))))
-                (local.set $u (v128.bitselect (local.get $b16) (local.get $u) (i16x8.lt_u (local.get $b16) (local.get $k80))))
+                  (v128.or (i16x8.shl (v128.and (local.get $b16) (local.get $w1f)) (i32.const 6)) (local.get $x1))
+                  (i16x8.gt_u (local.get $b16) (local.get $wdf))))
+                (local.set $u (v128.bitselect (local.get $b16) (local.get $u) (i16x8.lt_u (local.get $b16) (local.get $w80))))
                 (local.set $c (i32.and (local.get $keep) (i32.const 0xff)))
                 (v128.store (local.get $q) (i8x16.swizzle (local.get $u) (v128.load offset=0x31000 (i32.shl (local.get $c) (i32.const 4)))))
                 (local.set $q (i32.add (local.get $q) (i32.shl (i32.popcnt (local.get $c)) (i32.const 1))))
                 ;; Lanes 8-15: decode every lane as if it led a code point (b, and the
                 ;; two bytes after it), keep those in the mask, in order.
                 (local.set $b16 (i16x8.extend_high_i8x16_u (local.get $v)))
-                (local.set $x1 (v128.and (i16x8.extend_high_i8x16_u (local.get $n1)) (local.get $k3f)))
+                (local.set $x1 (v128.and (i16x8.extend_high_i8x16_u (local.get $n1)) (local.get $w3f)))
                 ;; 1110xxxx 10yyyyyy 10zzzzzz (shifting by 12 in 16 bits drops the 1110), else
                 ;; 110xxxxx 10yyyyyy, else ASCII.
                 (local.set $u (v128.or (v128.or (i16x8.shl (local.get $b16) (i32.const 12)) (i16x8.shl (local.get $x1) (i32.const 6)))
-                                       (v128.and (i16x8.extend_high_i8x16_u (local.get $n2)) (local.get $k3f))))
+                                       (v128.and (i16x8.extend_high_i8x16_u (local.get $n2)) (local.get $w3f))))
                 (local.set $u (v128.bitselect (local.get $u)
-                  (v128.or (i16x8.shl (v128.and (local.get $b16) (local.get $k1f)) (i32.const 6)) (local.get $x1))
-                  (i16x8.gt_u (local.get $b16) (local.get $kdf))))
-                (local.set $u (v128.bitselect (local.get $b16) (local.get $u) (i16x8.lt_u (local.get $b16) (local.get $k80))))
+                  (v128.or (i16x8.shl (v128.and (local.get $b16) (local.get $w1f)) (i32.const 6)) (local.get $x1))
+                  (i16x8.gt_u (local.get $b16) (local.get $wdf))))
+                (local.set $u (v128.bitselect (local.get $b16) (local.get $u) (i16x8.lt_u (local.get $b16) (local.get $w80))))
                 (local.set $c (i32.and (i32.shr_u (local.get $keep) (i32.const 8)) (i32.const 0xff)))
                 (v128.store (local.get $q) (i8x16.swizzle (local.get $u) (v128.load offset=0x31000 (i32.shl (local.get $c) (i32.const 4)))))
                 (local.set $q (i32.add (local.get $q) (i32.shl (i32.popcnt (local.get $c)) (i32.const 1))))
