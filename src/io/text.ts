@@ -8,9 +8,9 @@
 // UTF-16 with core/utf16.ts, faster than the runtime's UTF-8 decoder on Node before 24 (3x at
 // 1 KiB, 6x at 16 KiB) and on Node 24 for text that is mostly ASCII; utf8Slice for small
 // text and, on Node 24, for text that is mostly non-ASCII (a JavaScript decoder was slower
-// than both). Encoding costs about half with encodeInto-style writes into room sized for the worst case (3 bytes
-// per UTF-16 unit) than with Buffer.byteLength + write or Buffer.from, which read the string
-// twice.
+// than both). Encoding costs about half with encodeInto-style writes into room sized for the
+// worst case (3 bytes per UTF-16 unit) than with Buffer.byteLength + write or Buffer.from,
+// which read the string twice.
 import { isAscii } from 'node:buffer';
 import { headerSize, writeHeader } from '../core/encoder';
 import { Opcode } from '../core/frames';
@@ -39,9 +39,10 @@ const UTF16_MIN = !utf16Available ? Infinity : NATIVE_UTF8_FAST ? 256 : 24;
 const SAMPLES = 16;
 const DENSE = 6;
 // Messages at least this large are checked for ASCII when the parser could not say (fragmented
-// or inflated messages): the route the answer picks (latin1Slice, or UTF-16 where that is in
-// use) saves more than the check costs.
-const ASCII_CHECK_MIN = UTF16_MIN === Infinity ? 1024 : 128;
+// or inflated messages): the route the answer picks saves more than the check costs. From
+// 128 B where non-ASCII text of any size takes the UTF-16 route; from 1 KiB where only the
+// latin1Slice of ASCII text gains (Node 24, or no WebAssembly SIMD).
+const ASCII_CHECK_MIN = UTF16_MIN <= 128 ? 128 : 1024;
 
 /** The string of valid UTF-8 bytes. `ascii`: true or false when known, undefined to find out. */
 export function decodeText(data: Buffer, ascii?: boolean): string {
