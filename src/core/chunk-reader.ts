@@ -1,6 +1,6 @@
 // A frame parser's input: the chunks received and not yet consumed, read across chunk
 // edges without joining them, and payload bytes moved out unmasked (RFC 6455 5.3).
-import { applyMask, copyMasked } from './mask';
+import { copyMasked, unmaskAscii } from './mask';
 
 // Shared by every reader: reading is synchronous, so no state is kept here between calls.
 const MASK = Buffer.alloc(4);
@@ -35,11 +35,14 @@ export abstract class ChunkReader {
     }
   }
 
-  /** Unmasks buf[start, end), `phase` being the position of `start` in the payload. */
-  protected unmask(buf: Buffer, start: number, end: number, phase: number): void {
-    if (!this.masked || end === start) return;
+  /**
+   * Unmasks buf[start, end), `phase` being the position of `start` in the payload. Returns
+   * whether those bytes are all ASCII when unmasking found it out (see unmaskAscii), else undefined.
+   */
+  protected unmask(buf: Buffer, start: number, end: number, phase: number): boolean | undefined {
+    if (!this.masked || end === start) return undefined;
     MASK.writeUInt32BE(this.mask >>> 0, 0);
-    applyMask(buf, MASK, start, end, phase);
+    return unmaskAscii(buf, MASK, start, end, phase);
   }
 
   /** Copies the next n buffered bytes into target at `at`, without consuming them. */

@@ -71,26 +71,46 @@ export function copyMasked(
  */
 export function applyMask(buf: Uint8Array, mask: Uint8Array, start = 0, end = buf.length, phase = 0): void {
   if (simd !== null && end - start >= SIMD_MIN) return copyMasked(buf, start, end, buf, start, mask, phase);
+  xorLoop(buf, mask, start, end, phase);
+}
+
+/**
+ * applyMask, and whether the unmasked bytes are all ASCII where the loop learns it for free
+ * (runs below the SIMD size; undefined above it). Saves a text message's separate ASCII check,
+ * a native call that costs as much as unmasking 32 bytes.
+ */
+export function unmaskAscii(buf: Uint8Array, mask: Uint8Array, start: number, end: number, phase: number): boolean | undefined {
+  if (simd !== null && end - start >= SIMD_MIN) {
+    copyMasked(buf, start, end, buf, start, mask, phase);
+    return undefined;
+  }
+  return (xorLoop(buf, mask, start, end, phase) & 0x80808080) === 0;
+}
+
+/** The JavaScript unmasking loop; returns the OR of the unmasked bytes (in a word's four lanes). */
+function xorLoop(buf: Uint8Array, mask: Uint8Array, start: number, end: number, phase: number): number {
   let i = start;
+  let seen = 0;
   const shift = phase - start;
   if (end - start < WORD_LOOP_MIN || !LITTLE_ENDIAN) {
-    for (; i < end; i++) buf[i] ^= mask[(i + shift) & 3];
-    return;
+    for (; i < end; i++) seen |= buf[i] ^= mask[(i + shift) & 3];
+    return seen;
   }
   // Bytes up to a 4-byte aligned address, so the word view is legal.
   const lead = (4 - ((buf.byteOffset + i) & 3)) & 3;
-  for (const stop = i + lead; i < stop; i++) buf[i] ^= mask[(i + shift) & 3];
+  for (const stop = i + lead; i < stop; i++) seen |= buf[i] ^= mask[(i + shift) & 3];
   const word = maskWord(mask, i + shift);
   const count = (end - i) >>> 2;
   const words = new Int32Array(buf.buffer, buf.byteOffset + i, count);
   let w = 0;
   for (const stop4 = count - 3; w < stop4; w += 4) {
-    words[w] ^= word;
-    words[w + 1] ^= word;
-    words[w + 2] ^= word;
-    words[w + 3] ^= word;
+    seen |= words[w] ^= word;
+    seen |= words[w + 1] ^= word;
+    seen |= words[w + 2] ^= word;
+    seen |= words[w + 3] ^= word;
   }
-  for (; w < count; w++) words[w] ^= word;
+  for (; w < count; w++) seen |= words[w] ^= word;
   i += count << 2;
-  for (; i < end; i++) buf[i] ^= mask[(i + shift) & 3];
+  for (; i < end; i++) seen |= buf[i] ^= mask[(i + shift) & 3];
+  return seen;
 }

@@ -239,6 +239,7 @@ export class FrameParser extends ChunkReader {
 
   private readPayload(): void {
     let payload: Buffer;
+    let ascii: boolean | undefined;
     if (this.partial !== null) {
       payload = this.partial;
       this.moveOut(payload, this.partialFilled, payload.length - this.partialFilled);
@@ -251,7 +252,7 @@ export class FrameParser extends ChunkReader {
         // Within one chunk: unmask in place and hand out a view, no copy.
         payload = first.subarray(this.offset, this.offset + n);
         this.skip(n);
-        this.unmask(payload, 0, n, 0);
+        ascii = this.unmask(payload, 0, n, 0);
       } else {
         payload = n === 0 ? EMPTY : Buffer.allocUnsafe(n);
         this.moveOut(payload, 0, n);
@@ -259,7 +260,7 @@ export class FrameParser extends ChunkReader {
     }
     this.state = State.Header;
     if (this.opcode >= 0x8) this.controlFrame(payload);
-    else this.dataFrame(payload);
+    else this.dataFrame(payload, ascii);
   }
 
   /** Moves all buffered bytes into the partial payload, unmasked (see STREAM_MIN). */
@@ -330,7 +331,8 @@ export class FrameParser extends ChunkReader {
     this.handler.onCloseFrame(code, reason.toString());
   }
 
-  private dataFrame(payload: Buffer): void {
+  /** `ascii`: whether the payload is all ASCII, when unmasking it found that out. */
+  private dataFrame(payload: Buffer, ascii?: boolean): void {
     const isText = this.messageOpcode === Opcode.TEXT;
     const compressed = this.messageCompressed;
     const checked = this.checked;
@@ -340,7 +342,7 @@ export class FrameParser extends ChunkReader {
       // valid UTF-8, and knowing it lets the text be decoded the cheap way.
       this.endMessage();
       if (!isText || compressed) return this.handler.onMessage(payload, isText, compressed);
-      const ascii = isAscii(payload);
+      ascii ??= isAscii(payload);
       if (!ascii && !isUtf8(payload)) return void this.fail('WS_INVALID_UTF8', 'text message is not valid UTF-8');
       return this.handler.onMessage(payload, true, false, ascii);
     }

@@ -64,6 +64,22 @@ function arm(outbox: Outbox): void {
   setImmediate(flushDue);
 }
 
+/**
+ * The batch as one buffer: a view when its parts lie side by side in one ArrayBuffer, in
+ * order (frames written one after another into io/text.ts's slab), else a joined copy.
+ */
+function join(parts: Buffer[], bytes: number): Buffer {
+  const first = parts[0];
+  const memory = first.buffer;
+  let end = first.byteOffset + first.length;
+  for (let i = 1; i < parts.length; i++) {
+    const part = parts[i];
+    if (part.buffer !== memory || part.byteOffset !== end) return Buffer.concat(parts, bytes);
+    end += part.length;
+  }
+  return Buffer.from(memory, first.byteOffset, bytes);
+}
+
 export class Outbox {
   // Writes made while a batch is open go out in one transport write.
   private batching = false;
@@ -291,7 +307,7 @@ export class Outbox {
       if (batch.length === 1) this.transport.write(batch[0]);
       // A lone frame with its payload apart, or a large payload (writev costs less than a
       // copy of it), goes as it is.
-      else if (bytes <= JOIN_LIMIT && !this.batchLarge && this.batchFrames > 1) this.transport.write(Buffer.concat(batch, bytes));
+      else if (bytes <= JOIN_LIMIT && !this.batchLarge && this.batchFrames > 1) this.transport.write(join(batch, bytes));
       else this.transport.writeMany(batch);
     }
     this.batchLarge = false;

@@ -68,10 +68,12 @@ function dense(data: Buffer): boolean {
 
 // ---- encoding ----------------------------------------------------------------------------------
 
-// Small frames are encoded into a shared slab, the header written in front once the length
-// is known; the frame is a view of the slab. Like Node's own Buffer pool (8 KiB, used by
-// Buffer.from for small strings) a frame waiting in a slow socket's queue keeps its slab alive,
-// so the slab is kept small: at most SLAB bytes held per frame.
+// Small frames are written into a shared slab, one after another with no gap, so that the
+// frames one handler sends to one socket in a row (an echo of each message of a chunk) lie
+// side by side and the outbox writes them as one view instead of joining copies (see
+// outbox.ts). Like Node's own Buffer pool (8 KiB, used by Buffer.from for small strings) a
+// frame waiting in a slow socket's queue keeps its slab alive, so the slab is kept small: at
+// most SLAB bytes held per frame.
 const SLAB = 16 * 1024;
 // Frames whose worst case (3 bytes per UTF-16 unit, plus header) fits here use the slab.
 const SLAB_FRAME_MAX = 4 * 1024;
@@ -79,6 +81,20 @@ let slab: Buffer | null = null;
 let slabUsed = 0;
 // Larger ones are encoded into a reused scratch buffer and copied out at their exact size.
 let scratch: Buffer | null = null;
+
+/** slab[start, end) as a Buffer (Buffer.from of its memory: cheaper than subarray, which looks up a species constructor). */
+function slabView(start: number, end: number): Buffer {
+  return Buffer.from(slab!.buffer, start, end - start);
+}
+
+/** Where `size` more bytes fit in the slab (a new slab when they do not). */
+function slabRoom(size: number): number {
+  if (slab === null || slabUsed + size > SLAB) {
+    slab = Buffer.allocUnsafeSlow(SLAB);
+    slabUsed = 0;
+  }
+  return slabUsed;
+}
 
 function utf8Write(target: Buffer, text: string, at: number, room: number): number {
   if (hasUtf8Write) return (target as unknown as Required<BufferInternals>).utf8Write(text, at, room);
@@ -101,19 +117,22 @@ export function encodeText(text: string): TextFrame {
     if (lastPayload !== null) return (lastFrame = framePayload(lastPayload));
   }
   const room = 3 * text.length;
-  const maxHead = headerSize(room);
   let frame: Buffer;
-  if (maxHead + room <= SLAB_FRAME_MAX) {
-    if (slab === null || slabUsed + maxHead + room > SLAB) {
-      slab = Buffer.allocUnsafeSlow(SLAB);
-      slabUsed = 0;
+  if (headerSize(room) + room <= SLAB_FRAME_MAX) {
+    const start = slabRoom(4 + room);
+    const buf = slab!;
+    // The header is 2 bytes below 126 payload bytes, else 4 (no slab frame needs 10). Guessed
+    // from the length in UTF-16 units, which is at most the byte count; a wrong guess moves
+    // the payload 2 bytes up.
+    let at = start + (text.length < 126 ? 2 : 4);
+    const written = utf8Write(buf, text, at, room);
+    if (at - start < headerSize(written)) {
+      buf.copyWithin(at + 2, at, at + written);
+      at += 2;
     }
-    const at = slabUsed + maxHead;
-    const written = utf8Write(slab, text, at, room);
-    const start = at - headerSize(written);
-    writeHeader(slab, start, Opcode.TEXT, written);
-    slabUsed = (at + written + 7) & ~7;
-    frame = slab.subarray(start, at + written);
+    writeHeader(buf, start, Opcode.TEXT, written);
+    slabUsed = at + written;
+    frame = slabView(start, slabUsed);
   } else {
     if (scratch === null || scratch.length < room) scratch = Buffer.allocUnsafeSlow(Math.max(room, 64 * 1024));
     const written = utf8Write(scratch, text, 0, room);
@@ -155,10 +174,12 @@ function framePayload(payload: Buffer): TextFrame {
     writeHeader(header, 0, Opcode.TEXT, payload.length);
     return { frame: header, payload };
   }
-  const frame = Buffer.allocUnsafe(head + payload.length);
-  writeHeader(frame, 0, Opcode.TEXT, payload.length);
-  frame.set(payload, head);
-  return { frame, payload: null };
+  const start = slabRoom(head + payload.length);
+  const buf = slab!;
+  writeHeader(buf, start, Opcode.TEXT, payload.length);
+  buf.set(payload, start + head);
+  slabUsed = start + head + payload.length;
+  return { frame: slabView(start, slabUsed), payload: null };
 }
 
 // ---- the last text seen ------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-// applyMask against a naive byte loop, for every length up to 200 at every alignment.
-import { applyMask } from '../../src/core/mask';
+// applyMask against a naive byte loop, for every length up to 200 at every alignment; and
+// unmaskAscii's answer about the unmasked bytes.
+import { applyMask, unmaskAscii } from '../../src/core/mask';
 
 function naive(bytes: Uint8Array, mask: Uint8Array, start = 0, end = bytes.length): Uint8Array {
   const out = Uint8Array.from(bytes);
@@ -60,4 +61,35 @@ test('works on a plain Uint8Array over a shared ArrayBuffer', () => {
   const original = Uint8Array.from(a);
   applyMask(a, MASKS[2]);
   expect(Array.from(a)).toEqual(Array.from(naive(original, MASKS[2])));
+});
+
+test('unmaskAscii unmasks like applyMask and says whether the result is all ASCII', () => {
+  const mask = MASKS[3];
+  for (let offset = 0; offset < 4; offset++) {
+    for (let len = 1; len <= 200; len++) {
+      // ASCII once unmasked, then with one high byte at each of a few places.
+      for (const high of [-1, 0, (len / 2) | 0, len - 1]) {
+        const plain = Buffer.alloc(len);
+        fill(plain, len + offset);
+        for (let i = 0; i < len; i++) plain[i] &= 0x7f;
+        if (high >= 0) plain[high] |= 0x80;
+        const backing = Buffer.alloc(len + 8);
+        const view = backing.subarray(offset, offset + len);
+        view.set(naive(plain, mask));
+        expect(unmaskAscii(view, mask, 0, len, 0)).toBe(high < 0);
+        expect(view.equals(plain)).toBe(true);
+      }
+    }
+  }
+});
+
+test('unmaskAscii with a start and phase, and undefined where it does not look (large runs with SIMD)', () => {
+  const plain = Buffer.from('..' + 'abc'.repeat(300) + '..');
+  const masked = Buffer.from(naive(plain, MASKS[2], 2, 902));
+  const answer = unmaskAscii(masked, MASKS[2], 2, 902, 0);
+  expect(masked.equals(plain)).toBe(true);
+  expect(answer === undefined || answer === true).toBe(true);
+  const small = Buffer.from(naive(Buffer.from('xyzé!'), MASKS[1], 1, 6));
+  expect(unmaskAscii(small, MASKS[1], 1, 6, 0)).toBe(false);
+  expect(small.toString()).toBe('xyzé!');
 });

@@ -45,6 +45,25 @@ describe('valid traffic', () => {
     ]);
   });
 
+  test('a text message says whether it is ASCII, at every size the unmasking loops switch at', () => {
+    for (const size of [2, 3, 47, 48, 49, 130, 511, 512, 513, 2000]) {
+      // All ASCII, then one two-byte character at the start, the middle and the end.
+      for (const at of [-1, 0, Math.min(size >> 1, size - 2), size - 2]) {
+        const text = at < 0 ? 'q'.repeat(size) : 'q'.repeat(at) + 'é' + 'q'.repeat(size - at - 2);
+        for (const chunks of [[], [1], [7]]) {
+          const { parser, rec } = makeParser();
+          const input = frame({ opcode: TEXT, payload: text });
+          if (chunks.length === 0) parser.push(input);
+          else for (let i = 0; i < input.length; i += chunks[0]) parser.push(input.subarray(i, i + chunks[0]));
+          expect(rec.events).toEqual([message(text)]);
+          // Whole, the parser always knows; in pieces it may leave the question to the decoder.
+          if (chunks.length === 0) expect(rec.asciiSeen).toEqual([at < 0]);
+          else expect([undefined, at < 0]).toContain(rec.asciiSeen[0]);
+        }
+      }
+    }
+  });
+
   test.each([125, 126, 65535, 65536, 70000])('a %d-byte message (7/16/64-bit length)', (n) => {
     const payload = Buffer.alloc(n);
     for (let i = 0; i < n; i++) payload[i] = (i * 31) & 0xff;

@@ -15,11 +15,14 @@ export class Recorder implements ParserHandler {
   errors: ProtocolError[] = [];
   /** The last message Buffer exactly as delivered (not copied). */
   lastMessage: Buffer | null = null;
+  /** The `ascii` argument of each message, in order. */
+  asciiSeen: (boolean | undefined)[] = [];
   /** Called after each event is recorded, e.g. to pause the parser. */
   after?: (event: ParserEvent) => void;
 
-  onMessage(data: Buffer, isText: boolean, compressed: boolean): void {
+  onMessage(data: Buffer, isText: boolean, compressed: boolean, ascii?: boolean): void {
     this.lastMessage = data;
+    this.asciiSeen.push(ascii);
     this.record({ type: 'message', text: isText, compressed, data: data.toString('hex') });
   }
   onPing(data: Buffer): void {

@@ -132,6 +132,33 @@ describe('writing and batching', () => {
     expect(counters.bytesOut).toBe(15);
   });
 
+  test('frames side by side in one buffer are written as one view of it, not a copy', () => {
+    const { transport, outbox } = setup();
+    const memory = Buffer.from('one,two,three');
+    outbox.beginBatch();
+    outbox.push({ frame: memory.subarray(0, 4), payload: null });
+    outbox.push({ frame: memory.subarray(4, 8), payload: null });
+    outbox.push({ frame: memory.subarray(8), payload: null });
+    outbox.endBatch();
+    expect(transport.writes).toHaveLength(1);
+    const written = transport.writes[0].chunks[0];
+    expect(written.toString()).toBe('one,two,three');
+    expect(written.buffer).toBe(memory.buffer);
+    expect(written.byteOffset).toBe(memory.byteOffset);
+  });
+
+  test('frames of one buffer out of order, or the same frame twice, are joined as copies', () => {
+    const { transport, outbox } = setup();
+    const memory = Buffer.alloc(2, 'ab'); // not from Node's pool, where the copy could land
+    outbox.beginBatch();
+    outbox.push({ frame: memory.subarray(1, 2), payload: null });
+    outbox.push({ frame: memory.subarray(0, 1), payload: null });
+    outbox.push({ frame: memory.subarray(0, 1), payload: null });
+    outbox.endBatch();
+    expect(transport.text).toBe('baa');
+    expect(transport.writes[0].chunks[0].buffer).not.toBe(memory.buffer);
+  });
+
   test('a batch of one frame is written as that very buffer', () => {
     const { transport, outbox } = setup();
     const only = Buffer.from('only');

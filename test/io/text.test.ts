@@ -41,6 +41,44 @@ describe('encodeText', () => {
     expect(payloadOf(frame).toString()).toBe(text);
   });
 
+  /** The exact frame RFC 6455 5.2 gives for `payload`: FIN + text, the shortest length form. */
+  const expected = (payload: Buffer) => {
+    const n = payload.length;
+    const head = n < 126 ? Buffer.from([0x81, n]) : Buffer.from([0x81, 126, n >> 8, n & 0xff]);
+    return Buffer.concat([head, payload]);
+  };
+
+  test.each([
+    ['ASCII, 125 bytes', 'a'.repeat(125)],
+    ['ASCII, 126 bytes', 'a'.repeat(126)],
+    ['41 euro signs: 123 bytes in 41 units', '€'.repeat(41)],
+    ['42 euro signs: 126 bytes in 42 units (the 2-byte header guess is wrong)', '€'.repeat(42)],
+    ['125 units, 250 bytes', 'é'.repeat(125)],
+    ['emoji: 4 bytes per 2 units', '😀'.repeat(40)],
+    ['mixed, 4000 bytes', mixed(4000)],
+  ])('%s: the whole frame is exactly header + UTF-8', (_name, text) => {
+    forgetText();
+    expect(encodeText(text).frame.equals(expected(Buffer.from(text)))).toBe(true);
+  });
+
+  test('small frames made one after another lie side by side, so a batch of them is one view', () => {
+    const texts = ['one', '€'.repeat(42), 'two', 'é'.repeat(30)];
+    const frames = texts.map((t) => encodeText(t).frame);
+    // Passed on as received: framed from the received bytes, also side by side.
+    const received = decodeText(Buffer.from('drei ü'), false);
+    frames.push(encodeText(received).frame);
+    frames.forEach((f, i) => expect(f.equals(expected(Buffer.from([...texts, received][i])))).toBe(true));
+    // A new slab may have begun before any of them; from the second frame on they follow one another.
+    let adjacent = 0;
+    for (let i = 1; i < frames.length; i++) {
+      if (frames[i].buffer === frames[i - 1].buffer) {
+        expect(frames[i].byteOffset).toBe(frames[i - 1].byteOffset + frames[i - 1].length);
+        adjacent++;
+      }
+    }
+    expect(adjacent).toBeGreaterThanOrEqual(frames.length - 2);
+  });
+
   test('a lone surrogate is sent as U+FFFD, as Buffer.from does', () => {
     forgetText();
     expect(payloadOf(encodeText('a\ud800b')).equals(Buffer.from('a\ud800b'))).toBe(true);
