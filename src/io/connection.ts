@@ -236,7 +236,12 @@ export abstract class Connection extends EventEmitter<WebSocketEvents> {
     this.messagesIn++;
     // textAs 'buffer': the validated UTF-8 bytes, for relays that never read the text.
     const message = isText && this.settings.textAs !== 'buffer' ? decodeText(data, ascii) : data;
-    this.emitSafely('message', message, !isText);
+    // Not through emitSafely: its rest parameters and spread allocate on every message.
+    try {
+      this.emit('message', message, !isText);
+    } catch (err) {
+      this.host.reportError(err, this);
+    }
   }
 
   /** @internal */
