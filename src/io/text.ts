@@ -6,9 +6,9 @@
 // Measured with `npm run bench:text` (ns/op). Decoding: latin1Slice for bytes already known to
 // be ASCII (the parser learns that while validating, see core/parser.ts); other text through
 // UTF-16 with core/utf16.ts, faster than the runtime's UTF-8 decoder on Node before 24 (3x at
-// 1 KiB, 6x at 16 KiB) and on Node 24 for text that is mostly ASCII; utf8Slice for small
-// text and, on Node 24, for text that is mostly non-ASCII (a JavaScript decoder was slower
-// than both). Encoding costs about half with encodeInto-style writes into room sized for the
+// 1 KiB, 6x at 16 KiB) and on Node 24 for text that is mostly ASCII or small; utf8Slice for
+// tiny text and, on Node 24, for large text that is mostly non-ASCII (a JavaScript decoder
+// was slower than both). Encoding costs about half with encodeInto-style writes into room sized for the
 // worst case (3 bytes per UTF-16 unit) than with Buffer.byteLength + write or Buffer.from,
 // which read the string twice.
 import { isAscii } from 'node:buffer';
@@ -27,21 +27,26 @@ const proto = Buffer.prototype as unknown as BufferInternals;
 const hasSlices = typeof proto.utf8Slice === 'function' && typeof proto.latin1Slice === 'function';
 const hasUtf8Write = typeof proto.utf8Write === 'function';
 
-// Node 24's V8 decodes dense non-ASCII UTF-8 (CJK, Cyrillic) faster than the detour through
-// UTF-16, but text that is mostly ASCII with some accents and emoji slower (bench:text: 1 KiB
-// with 15% of its bytes non-ASCII 2.0 µs against 1.1 µs, all non-ASCII 1.6 µs against 3.8 µs).
+// Node 24's V8 decodes large dense non-ASCII UTF-8 (CJK, Cyrillic) a little faster than the
+// detour through UTF-16, but text that is mostly ASCII with some accents and emoji slower
+// (64 rotating texts: 1 KiB with 6% multi-byte characters 2.2 µs against 1.3 µs; Chinese text
+// 1.5 µs both at 1 KiB, 20.9 against 21.3 µs at 16 KiB).
 const NATIVE_UTF8_FAST = Number(process.versions.node.split('.')[0]) >= 24;
-// Non-ASCII text at least this large goes through UTF-16 where that is the faster way (on
-// Node 24, below a few hundred bytes, the two take the same time).
-const UTF16_MIN = !utf16Available ? Infinity : NATIVE_UTF8_FAST ? 256 : 24;
-// On Node 24, a sample of this many bytes with at least DENSE of them non-ASCII picks utf8Slice
-// (where the two take the same time, about a third of the bytes are non-ASCII).
+// Non-ASCII text at least this large goes through UTF-16 where that is the faster way. On
+// Node 24 too: 64 rotating texts with 6% multi-byte characters, 32 B 280 against 300 ns, 256 B
+// 480 against 630 ns (a single repeated text, which the branch predictor learns, made the two
+// look even up to a few hundred bytes).
+const UTF16_MIN = !utf16Available ? Infinity : 24;
+// On Node 24, text of DENSE_MIN bytes or more with at least DENSE of SAMPLES sampled bytes
+// non-ASCII picks utf8Slice (where the two take the same time, about a third of the bytes are
+// non-ASCII; Chinese text: even at 1 KiB, 3-6% in utf8Slice's favour from 2 KiB).
+const DENSE_MIN = 1024;
 const SAMPLES = 16;
 const DENSE = 6;
 // Messages at least this large are checked for ASCII when the parser could not say (fragmented
 // or inflated messages): the route the answer picks saves more than the check costs. From
-// 128 B where non-ASCII text of any size takes the UTF-16 route; from 1 KiB where only the
-// latin1Slice of ASCII text gains (Node 24, or no WebAssembly SIMD).
+// 128 B where non-ASCII text takes the UTF-16 route; from 1 KiB where only the latin1Slice of
+// ASCII text gains (no WebAssembly SIMD).
 const ASCII_CHECK_MIN = UTF16_MIN <= 128 ? 128 : 1024;
 
 /** The string of valid UTF-8 bytes. `ascii`: true or false when known, undefined to find out. */
@@ -52,7 +57,7 @@ export function decodeText(data: Buffer, ascii?: boolean): string {
   let text: string;
   const own = data as unknown as Required<BufferInternals>;
   if (ascii === true) text = hasSlices ? own.latin1Slice(0, n) : data.toString('latin1');
-  else if (ascii === false && n >= UTF16_MIN && !(NATIVE_UTF8_FAST && dense(data))) text = decodeUtf8(data);
+  else if (ascii === false && n >= UTF16_MIN && !(NATIVE_UTF8_FAST && n >= DENSE_MIN && dense(data))) text = decodeUtf8(data);
   else text = hasSlices ? own.utf8Slice(0, n) : data.toString('utf8');
   remember(text, data, null);
   return text;

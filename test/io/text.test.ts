@@ -31,6 +31,14 @@ describe('decodeText', () => {
     expect(decodeText(bytes, false)).toBe(text);
     expect(decodeText(bytes)).toBe(text);
   });
+
+  test.each([30, 300, 1023, 1024, 1025, 20_000])('%i bytes of dense non-ASCII text (on Node 24, from 1 KiB, V8\'s own decoder)', (n) => {
+    let text = '';
+    while (Buffer.byteLength(text) + 3 <= n) text += String.fromCharCode(0x4e00 + ((text.length * 37) % 0x5000));
+    text += 'x'.repeat(n - Buffer.byteLength(text));
+    expect(decodeText(Buffer.from(text), false)).toBe(text);
+    expect(decodeText(Buffer.from(text))).toBe(text);
+  });
 });
 
 describe('encodeText', () => {
