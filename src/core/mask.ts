@@ -70,8 +70,7 @@ export function copyMasked(
  * so masking twice restores the input.
  */
 export function applyMask(buf: Uint8Array, mask: Uint8Array, start = 0, end = buf.length, phase = 0): void {
-  if (simd !== null && end - start >= SIMD_MIN) return copyMasked(buf, start, end, buf, start, mask, phase);
-  xorLoop(buf, mask, start, end, phase);
+  unmaskAscii(buf, mask, start, end, phase);
 }
 
 /**

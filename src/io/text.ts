@@ -8,9 +8,9 @@
 // UTF-16 with core/utf16.ts, faster than the runtime's UTF-8 decoder on Node before 24 (3x at
 // 1 KiB, 6x at 16 KiB) and on Node 24 for text that is mostly ASCII or small; utf8Slice for
 // tiny text and, on Node 24, for large text that is mostly non-ASCII (a JavaScript decoder
-// was slower than both). Encoding costs about half with encodeInto-style writes into room sized for the
-// worst case (3 bytes per UTF-16 unit) than with Buffer.byteLength + write or Buffer.from,
-// which read the string twice.
+// was slower than both). Encoding costs about half with encodeInto-style writes into room
+// sized for the worst case (3 bytes per UTF-16 unit) than with Buffer.byteLength + write or
+// Buffer.from, which read the string twice.
 import { isAscii } from 'node:buffer';
 import { headerSize, writeHeader } from '../core/encoder';
 import { Opcode } from '../core/frames';
@@ -47,7 +47,7 @@ const DENSE = 6;
 // or inflated messages): the route the answer picks saves more than the check costs. From
 // 128 B where non-ASCII text takes the UTF-16 route; from 1 KiB where only the latin1Slice of
 // ASCII text gains (no WebAssembly SIMD).
-const ASCII_CHECK_MIN = UTF16_MIN <= 128 ? 128 : 1024;
+const ASCII_CHECK_MIN = utf16Available ? 128 : 1024;
 
 /** The string of valid UTF-8 bytes. `ascii`: true or false when known, undefined to find out. */
 export function decodeText(data: Buffer, ascii?: boolean): string {
@@ -87,8 +87,12 @@ let slabUsed = 0;
 // Larger ones are encoded into a reused scratch buffer and copied out at their exact size.
 let scratch: Buffer | null = null;
 
-/** slab[start, end) as a Buffer (Buffer.from of its memory: cheaper than subarray, which looks up a species constructor). */
-function slabView(start: number, end: number): Buffer {
+/**
+ * Takes slab[start, end) for a frame: the next frame goes right after it. A Buffer.from of the
+ * slab's memory, cheaper than subarray (which looks up a species constructor).
+ */
+function claim(start: number, end: number): Buffer {
+  slabUsed = end;
   return Buffer.from(slab!.buffer, start, end - start);
 }
 
@@ -126,18 +130,16 @@ export function encodeText(text: string): TextFrame {
   if (headerSize(room) + room <= SLAB_FRAME_MAX) {
     const start = slabRoom(4 + room);
     const buf = slab!;
-    // The header is 2 bytes below 126 payload bytes, else 4 (no slab frame needs 10). Guessed
-    // from the length in UTF-16 units, which is at most the byte count; a wrong guess moves
-    // the payload 2 bytes up.
-    let at = start + (text.length < 126 ? 2 : 4);
+    // The header is 2 or 4 bytes (no slab frame needs 10). Guessed from the length in UTF-16
+    // units, which is at most the byte count; a wrong guess moves the payload 2 bytes up.
+    let at = start + headerSize(text.length);
     const written = utf8Write(buf, text, at, room);
     if (at - start < headerSize(written)) {
       buf.copyWithin(at + 2, at, at + written);
       at += 2;
     }
     writeHeader(buf, start, Opcode.TEXT, written);
-    slabUsed = at + written;
-    frame = slabView(start, slabUsed);
+    frame = claim(start, at + written);
   } else {
     if (scratch === null || scratch.length < room) scratch = Buffer.allocUnsafeSlow(Math.max(room, 64 * 1024));
     const written = utf8Write(scratch, text, 0, room);
@@ -183,8 +185,7 @@ function framePayload(payload: Buffer): TextFrame {
   const buf = slab!;
   writeHeader(buf, start, Opcode.TEXT, payload.length);
   buf.set(payload, start + head);
-  slabUsed = start + head + payload.length;
-  return { frame: slabView(start, slabUsed), payload: null };
+  return { frame: claim(start, start + head + payload.length), payload: null };
 }
 
 // ---- the last text seen ------------------------------------------------------------------------
