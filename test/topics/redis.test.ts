@@ -383,7 +383,10 @@ describeRedis('RedisTopics on a real redis-server', () => {
     const list = String(await admin.sendCommand(['CLIENT', 'LIST']));
     return [...list.matchAll(/^id=(\d+) /gm)].map((m) => Number(m[1]));
   }
-  const newIds = (before: number[], now: number[]) => now.filter((id) => id > Math.max(0, ...before));
+  const newIds = (before: number[], now: number[]) => {
+    const last = Math.max(0, ...before);
+    return now.filter((id) => id > last);
+  };
   const stillOpen = (ids: number[], now: number[]) => ids.filter((id) => now.includes(id)).length;
 });
 
