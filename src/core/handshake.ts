@@ -94,6 +94,7 @@ function reject(status: number, reason: string, headers: Record<string, string> 
 export { hasToken };
 
 function httpVersionAtLeast11(version: string): boolean {
+  if (version === '1.1') return true; // nearly every request: no pattern to run
   const match = /^(\d+)\.(\d+)$/.exec(version);
   if (!match) return false;
   const major = Number(match[1]);
@@ -133,9 +134,10 @@ export function validateHandshake(request: HandshakeRequest, options: HandshakeO
     Upgrade: 'websocket',
     Connection: 'Upgrade',
     'Sec-WebSocket-Accept': computeAcceptKey(key.trim()),
-    ...agreementHeaders(agreed),
   };
-  return { ok: true, status: 101, headers, ...agreed.value };
+  addAgreementHeaders(headers, agreed.value);
+  const { protocol, extensions, deflate } = agreed.value;
+  return { ok: true, status: 101, headers, protocol, extensions, deflate };
 }
 
 /** Section 4.2.1 item 6: version 13, or 426 naming the version we speak. */
@@ -154,9 +156,12 @@ export function checkVersion(h: Readonly<Record<string, HeaderValue>>): Handshak
 
 /** The response headers that state an agreement (subprotocol, extensions). */
 export function agreementHeaders(agreed: { value: Agreement }): Record<string, string> {
-  const headers: Record<string, string> = {};
-  if (agreed.value.protocol !== '') headers['Sec-WebSocket-Protocol'] = agreed.value.protocol;
-  if (agreed.value.extensions !== '') headers['Sec-WebSocket-Extensions'] = agreed.value.extensions;
+  return addAgreementHeaders({}, agreed.value);
+}
+
+function addAgreementHeaders(headers: Record<string, string>, agreement: Agreement): Record<string, string> {
+  if (agreement.protocol !== '') headers['Sec-WebSocket-Protocol'] = agreement.protocol;
+  if (agreement.extensions !== '') headers['Sec-WebSocket-Extensions'] = agreement.extensions;
   return headers;
 }
 

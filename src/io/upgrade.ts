@@ -46,9 +46,8 @@ export function handleAttempt(endpoint: EndpointImpl, attempt: UpgradeAttempt, p
   if (!decision.ok) return refuse(endpoint, attempt, decision.status, decision.reason, decision.headers, decision.cause);
 
   const req = attempt.req as UpgradeRequest;
-  // Own properties, so they also shadow Express's prototype getters once middleware ran.
-  Object.defineProperty(req, 'params', { value: params, writable: true, configurable: true, enumerable: true });
-  Object.defineProperty(req, 'query', { value: query, writable: true, configurable: true, enumerable: true });
+  setOwn(req, 'params', params);
+  setOwn(req, 'query', query);
   if (!settings.guards.middleware && !settings.guards.verify) return accept(endpoint, attempt, req, decision, clientKey);
 
   // Guards may be slow: watch for the peer leaving, holding what it sends early.
@@ -81,6 +80,16 @@ export function handleAttempt(endpoint: EndpointImpl, attempt: UpgradeAttempt, p
   );
 }
 
+/**
+ * An own data property, so that it also shadows Express's prototype getters once middleware
+ * ran. A plain assignment where nothing in the prototype chain has the name (the usual
+ * upgrade request): defineProperty costs ten times as much and leaves the object slower.
+ */
+function setOwn(req: UpgradeRequest, key: 'params' | 'query', value: Params): void {
+  if (key in req) Object.defineProperty(req, key, { value, writable: true, configurable: true, enumerable: true });
+  else req[key] = value;
+}
+
 /** The pure handshake decides both forms: RFC 6455 4.2.1 over HTTP/1.1, RFC 8441 over HTTP/2. */
 function decide(attempt: UpgradeAttempt, settings: EndpointSettings): Decision {
   const options = handshakeOptions(attempt, settings);
@@ -89,7 +98,7 @@ function decide(attempt: UpgradeAttempt, settings: EndpointSettings): Decision {
 
 function handshakeOptions(attempt: UpgradeAttempt, settings: EndpointSettings): HandshakeOptions {
   const protocols = settings.protocols;
-  if (typeof protocols !== 'function') return { ...settings.handshake, protocols };
+  if (typeof protocols !== 'function') return settings.handshakeOptions;
   return { ...settings.handshake, protocols: (offered) => protocols(offered, attempt.req) };
 }
 

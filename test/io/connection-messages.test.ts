@@ -1,5 +1,6 @@
 // The connection engine with the `ws` client: message types, send() inputs, sizes,
 // ordering, UTF-8, ping/pong, and sending on a socket that is no longer open.
+import type { EventEmitter } from 'node:events';
 import WebSocketClient from 'ws';
 import { type WebSocket, WebSocketError } from '../../src';
 import { once } from '../helpers/server';
@@ -277,5 +278,44 @@ describe('sending on a socket that is not open', () => {
     expect(code).toBe(1006);
     const err = await sendFails(socket, (cb) => socket.send('x', cb));
     expect((err as WebSocketError).code).toBe('NOT_OPEN');
+  });
+});
+
+describe('the socket as an EventEmitter', () => {
+  let s: WsServer;
+  afterEach(() => s.close());
+
+  // Connections keep their listeners in a table of their own (see fastListeners in
+  // connection.ts): it must behave as EventEmitter's own, with no inherited names.
+  test('listeners are added, counted, listed and removed; names from Object.prototype are no events', async () => {
+    let socket!: WebSocket;
+    s = await startWsServer({}, (ws) => void (socket = ws));
+    const client = await s.wsClient();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const untyped = socket as unknown as EventEmitter;
+    expect(untyped.emit('toString')).toBe(false);
+    expect(untyped.emit('constructor')).toBe(false);
+    expect(untyped.listenerCount('hasOwnProperty')).toBe(0);
+    expect(socket.eventNames()).toEqual([]);
+    const seen: string[] = [];
+    const first = (data: unknown) => void seen.push(`first ${String(data)}`);
+    const second = (data: unknown) => void seen.push(`second ${String(data)}`);
+    socket.on('message', first);
+    socket.on('message', second);
+    socket.once('close', () => seen.push('close'));
+    expect(socket.eventNames()).toEqual(['message', 'close']);
+    expect(socket.listenerCount('message')).toBe(2);
+    client.send('a');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    socket.off('message', first);
+    expect(socket.listenerCount('message')).toBe(1);
+    client.send('b');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    socket.removeAllListeners('message');
+    expect(socket.eventNames()).toEqual(['close']);
+    client.send('c');
+    client.close();
+    await once(socket, 'close');
+    expect(seen).toEqual(['first a', 'second a', 'second b', 'close']);
   });
 });

@@ -252,6 +252,25 @@ describe('accept without guards', () => {
     expect(req.query).toEqual({ q: 'x' });
   });
 
+  test('params and query shadow getters a request prototype already has (as Express 5 defines query)', () => {
+    const e = endpoint();
+    const a = new FakeAttempt();
+    const proto = {
+      get query(): unknown {
+        return { fromPrototype: true };
+      },
+      get params(): unknown {
+        return { fromPrototype: true };
+      },
+    };
+    Object.setPrototypeOf(a.req, proto);
+    handleAttempt(e, a, { room: '7' }, { q: 'x' });
+    const req = a.req as IncomingMessage & { params: unknown; query: unknown };
+    expect(req.params).toEqual({ room: '7' });
+    expect(req.query).toEqual({ q: 'x' });
+    expect(Object.getOwnPropertyDescriptor(req, 'query')).toMatchObject({ writable: true, enumerable: true });
+  });
+
   test('an accepted transport becomes a connection handed to the handler', async () => {
     const handled: { params: unknown }[] = [];
     const e = endpoint({}, (_socket, req) => void handled.push({ params: req.params }));
