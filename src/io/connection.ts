@@ -391,7 +391,8 @@ export abstract class Connection extends EventEmitter<WebSocketEvents> {
 // EventEmitter keeps listeners in a { __proto__: null } literal, which V8 holds in dictionary
 // mode: about 140 bytes more per connection than a fast object. An instance of a function
 // whose prototype has no prototype looks names up the same way (nothing inherited) and stays
-// fast. Only the empty table EventEmitter itself made is replaced.
+// fast. Only the empty table EventEmitter itself made is replaced (no listener counted, no
+// prototype): anything else is left as it is.
 function ListenerTable(): void {}
 ListenerTable.prototype = Object.create(null) as object;
 
@@ -399,7 +400,7 @@ function fastListeners(emitter: EventEmitter): void {
   const own = emitter as unknown as { _events?: object | null; _eventsCount?: number };
   const table = own._events;
   if (own._eventsCount !== 0 || typeof table !== 'object' || table === null || Object.getPrototypeOf(table) !== null) return;
-  if (Object.keys(table).length === 0) own._events = new (ListenerTable as unknown as new () => object)();
+  own._events = new (ListenerTable as unknown as new () => object)();
 }
 
 // Protocol errors an operator wants counted by cause (endpoint.stats().closedBy).

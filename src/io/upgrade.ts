@@ -83,7 +83,8 @@ export function handleAttempt(endpoint: EndpointImpl, attempt: UpgradeAttempt, p
 /**
  * An own data property, so that it also shadows Express's prototype getters once middleware
  * ran. A plain assignment where nothing in the prototype chain has the name (the usual
- * upgrade request): defineProperty costs ten times as much and leaves the object slower.
+ * upgrade request): defineProperty costs several times as much and leaves the object slower
+ * to read.
  */
 function setOwn(req: UpgradeRequest, key: 'params' | 'query', value: Params): void {
   if (key in req) Object.defineProperty(req, key, { value, writable: true, configurable: true, enumerable: true });
