@@ -76,14 +76,19 @@ export function statusText(status: number): string {
 export type ResponseHeaders = Record<string, string | readonly string[]>;
 
 // Header values we write must never break the response apart.
+const CR_OR_LF = /[\r\n]/;
+
+function headerLine(name: string, value: string): string {
+  if (CR_OR_LF.test(name) || CR_OR_LF.test(value)) throw new TypeError(`header ${name} contains CR or LF`);
+  return `${name}: ${value}\r\n`;
+}
+
 function headerLines(headers: ResponseHeaders): string {
   let out = '';
   for (const name of Object.keys(headers)) {
     const values = headers[name];
-    for (const value of typeof values === 'string' ? [values] : values) {
-      if (/[\r\n]/.test(name) || /[\r\n]/.test(value)) throw new TypeError(`header ${name} contains CR or LF`);
-      out += `${name}: ${value}\r\n`;
-    }
+    if (typeof values === 'string') out += headerLine(name, values);
+    else for (const value of values) out += headerLine(name, value);
   }
   return out;
 }

@@ -346,6 +346,24 @@ describe('formatAccept / formatReject', () => {
     );
   });
 
+  test('formatAccept writes a repeated header once per value, extra headers after ours', () => {
+    const headers = { Upgrade: 'websocket', Connection: 'Upgrade', 'Sec-WebSocket-Accept': ACCEPT };
+    expect(formatAccept({ headers }, { 'Set-Cookie': ['a=1', 'b=2'], 'X-Id': '7' })).toBe(
+      'HTTP/1.1 101 Switching Protocols\r\n' +
+        'Upgrade: websocket\r\nConnection: Upgrade\r\n' +
+        `Sec-WebSocket-Accept: ${ACCEPT}\r\n` +
+        'Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-Id: 7\r\n' +
+        '\r\n',
+    );
+  });
+
+  test('a header name or value with CR or LF is a TypeError, never a split response', () => {
+    const headers = { Upgrade: 'websocket' };
+    expect(() => formatAccept({ headers }, { 'X-A': 'x\r\nInjected: 1' })).toThrow(TypeError);
+    expect(() => formatAccept({ headers }, { 'X-A': ['ok', 'x\nInjected: 1'] })).toThrow(/X-A contains CR or LF/);
+    expect(() => formatAccept({ headers: { 'X\rB': 'v' } })).toThrow(TypeError);
+  });
+
   test('formatReject writes status line, headers, Connection: close and a text body', () => {
     const r = rejected(validateHandshake(request({}, 'POST')), 405);
     const body = `${r.reason}\n`;
