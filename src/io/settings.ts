@@ -103,11 +103,12 @@ export type ErrorReporter = NonNullable<AttachOptions['onError']>;
 
 export interface EndpointSettings {
   readonly match: PathMatcher;
-  /** The handshake's options, deflate resolved; a protocols selector gets the request added per call. */
-  readonly handshake: Readonly<Omit<HandshakeOptions, 'protocols'>>;
+  /**
+   * The handshake's options, deflate resolved, made once: with a fixed protocols list they are
+   * used as they are; a protocols selector (left out here) gets the request added per call.
+   */
+  readonly handshake: Readonly<HandshakeOptions>;
   readonly protocols: AttachOptions['protocols'];
-  /** `handshake` with a fixed protocols list: the same object for every request. */
-  readonly handshakeOptions: Readonly<HandshakeOptions>;
   readonly deflate: ResolvedDeflateOptions | null;
   readonly connection: ConnectionSettings;
   readonly liveness: LivenessSettings;
@@ -159,19 +160,18 @@ export function resolveSettings(options: AttachOptions): EndpointSettings {
   if (textAs !== 'string' && textAs !== 'buffer') throw new TypeError(`textAs must be 'string' or 'buffer'`);
   const use = options.use === undefined ? [] : typeof options.use === 'function' ? [options.use] : options.use;
   checkPublicOrigin(options.publicOrigin);
-  const handshake = Object.freeze({
-    origins: options.origins,
-    publicOrigin: options.publicOrigin,
-    requireOrigin: options.requireOrigin,
-    requireProtocol: options.requireProtocol,
-    perMessageDeflate: deflate ?? false,
-  });
   const protocols = options.protocols;
   return Object.freeze({
     match: compilePath(options.path, { caseSensitive: options.caseSensitive, strict: options.strict }),
-    handshake,
+    handshake: Object.freeze({
+      origins: options.origins,
+      publicOrigin: options.publicOrigin,
+      requireOrigin: options.requireOrigin,
+      protocols: typeof protocols === 'function' ? undefined : protocols,
+      requireProtocol: options.requireProtocol,
+      perMessageDeflate: deflate ?? false,
+    }),
     protocols,
-    handshakeOptions: Object.freeze({ ...handshake, protocols: typeof protocols === 'function' ? undefined : protocols }),
     deflate,
     connection: Object.freeze({
       maxPayload,

@@ -99,7 +99,7 @@ function decide(attempt: UpgradeAttempt, settings: EndpointSettings): Decision {
 
 function handshakeOptions(attempt: UpgradeAttempt, settings: EndpointSettings): HandshakeOptions {
   const protocols = settings.protocols;
-  if (typeof protocols !== 'function') return settings.handshakeOptions;
+  if (typeof protocols !== 'function') return settings.handshake;
   return { ...settings.handshake, protocols: (offered) => protocols(offered, attempt.req) };
 }
 
