@@ -312,7 +312,10 @@ export class Outbox {
     }
     this.batchLarge = false;
     this.batchFrames = 0;
-    batch.length = 0; // the array is reused: one less allocation per incoming chunk
+    // The array is reused: one less allocation per incoming chunk. A lone frame is popped:
+    // setting length is a call into the runtime, and most batches of a tick hold one frame.
+    if (batch.length === 1) batch.pop();
+    else batch.length = 0;
     // send() said false for a batched frame; if the transport took it all without needing to
     // drain, it will not emit 'drain', so the outbox does, once this call has returned (the
     // listener may send again, and must not cut in before a write in progress).

@@ -29,8 +29,8 @@ const hasUtf8Write = typeof proto.utf8Write === 'function';
 
 // Node 24's V8 decodes large dense non-ASCII UTF-8 (CJK, Cyrillic) a little faster than the
 // detour through UTF-16, but text that is mostly ASCII with some accents and emoji slower
-// (64 rotating texts: 1 KiB with 6% multi-byte characters 2.2 µs against 1.3 µs; Chinese text
-// 1.5 µs both at 1 KiB, 20.9 against 21.3 µs at 16 KiB).
+// (rotating texts: 1 KiB with 6% multi-byte characters 1.9 µs against 1.1 µs; Chinese text
+// even at 1-2 KiB, 8-15% in V8's favour from 4 KiB).
 const NATIVE_UTF8_FAST = Number(process.versions.node.split('.')[0]) >= 24;
 // Non-ASCII text at least this large goes through UTF-16 where that is the faster way. On
 // Node 24 too: 64 rotating texts with 6% multi-byte characters, 32 B 280 against 300 ns, 256 B
@@ -39,7 +39,7 @@ const NATIVE_UTF8_FAST = Number(process.versions.node.split('.')[0]) >= 24;
 const UTF16_MIN = !utf16Available ? Infinity : 24;
 // On Node 24, text of DENSE_MIN bytes or more with at least DENSE of SAMPLES sampled bytes
 // non-ASCII picks utf8Slice (where the two take the same time, about a third of the bytes are
-// non-ASCII; Chinese text: even at 1 KiB, 3-6% in utf8Slice's favour from 2 KiB).
+// non-ASCII; for Chinese text they are even at 1-2 KiB).
 const DENSE_MIN = 1024;
 const SAMPLES = 16;
 const DENSE = 6;

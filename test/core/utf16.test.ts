@@ -27,13 +27,32 @@ test.each(sample)('each kind of code point (%s) at every offset of a 16-byte blo
 });
 
 test('blocks of several two- and three-byte code points, cut anywhere by the block end', () => {
-  // Decoded all lanes at once; a sequence that runs past lane 15 waits for the next block.
+  // Decoded all lanes at once; a sequence that runs past lane 15 is read on into the next block.
   const dense = ['é€中ß', '€€€€€€', 'ééééééééé', 'é中é中é中', '\u07ff\u0800\u0080\uffff', 'é😀€中'];
   for (const run of dense) {
     for (let before = 0; before < 20; before++) {
       same('x'.repeat(before) + run.repeat(7));
       same('x'.repeat(before) + run + 'y' + run + '😀' + run.repeat(3) + 'z'.repeat(before));
     }
+  }
+});
+
+test('four-byte sequences across block ends: the high surrogate in one block, the low in the next', () => {
+  for (let before = 0; before < 20; before++) {
+    same('x'.repeat(before) + '😀'.repeat(9));
+    same('x'.repeat(before) + '😀é😀€😀中😀' + 'y'.repeat(17) + '\u{10ffff}\u{10000}');
+    // The low surrogate of the last sequence comes from the last, partial block.
+    for (let tail = 0; tail < 3; tail++) same('é'.repeat(before) + '😀' + 'z'.repeat(tail));
+  }
+});
+
+test('bytes left in memory past the end of the input are never decoded', () => {
+  // A long decode leaves lead and continuation bytes beyond where a short one ends.
+  for (let n = 1; n < 40; n++) {
+    decodeUtf8(Buffer.from('😀€é'.repeat(50)));
+    same('a'.repeat(n));
+    decodeUtf8(Buffer.from('😀€é'.repeat(50)));
+    same('é'.repeat(n >> 1) + 'a'.repeat(n & 1));
   }
 });
 
