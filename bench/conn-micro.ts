@@ -31,7 +31,6 @@ if (baselineDir) libraries.push(['wsgate@base', require(join(resolve(baselineDir
 /** A socket that keeps nothing: reads are pushed by the benchmark, writes are counted. */
 class MemorySocket extends Duplex {
   written = 0;
-  writes = 0;
   remoteAddress = '127.0.0.1';
   remotePort = 40000;
   bytesWritten = 0;
@@ -40,12 +39,10 @@ class MemorySocket extends Duplex {
   }
   override _read(): void {}
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.writes++;
     this.written += chunk.length;
     callback();
   }
   override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
-    this.writes++;
     for (const { chunk } of chunks) this.written += chunk.length;
     callback();
   }

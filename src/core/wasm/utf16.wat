@@ -6,9 +6,9 @@
 ;; runs past the block is read on into the next 16 bytes, and its continuation bytes there are
 ;; dropped by the next block. So the step never depends on the data and there is no scalar
 ;; path: real text, where ASCII and other blocks alternate at random, costs mostly arithmetic
-;; rather than mispredicted branches (16 KiB with 6% multi-byte characters: 0.83 -> 0.57 ns/B,
-;; Chinese 0.87 -> 0.61 ns/B, against the earlier loop that decoded odd blocks one code point
-;; at a time).
+;; rather than mispredicted branches (Node 20, 16 KiB with 6% multi-byte characters: 0.83 ->
+;; 0.57 ns/B, Chinese 0.87 -> 0.61 ns/B, against the earlier loop that decoded odd blocks one
+;; code point at a time).
 (module
   ;; Input at 0 (64 KiB), output at 64 KiB (128 KiB and 32 bytes of slack), the shuffle table
   ;; at 0x31000 (256 x 16 bytes, written by ../utf16.ts when it loads the module), constants at
