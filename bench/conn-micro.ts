@@ -1,4 +1,4 @@
-// `npm run bench:conn [-- --quick] [--only NAME] [--baseline DIR/dist]`: wsgate's own cost per message, in one process
+// `npm run bench:conn [-- --quick] [--only NAME] [--servers LIST] [--baseline DIR/dist]`: wsgate's own cost per message, in one process
 // with no sockets and no kernel. Each connection is a real wsgate connection (attachWebSocket on
 // an http.Server, a real upgrade request) over an in-memory Duplex whose writes only count
 // bytes; the same Duplex under a "raw" handler (echo the chunk, write a prebuilt frame) is the
@@ -6,13 +6,17 @@
 // which the socket benchmark (npm run bench) cannot show apart from the kernel and the
 // generator's own dynamics. With --baseline, another build of wsgate (its dist/) runs the same
 // cases in the same process, in alternation, for before/after figures that a noisy machine
-// cannot tell apart in socket runs. For a profile: node --cpu-prof dist-bench/conn-micro.js --only push.
+// cannot tell apart in socket runs. `ws` (without bufferutil, as the socket benchmark's plain
+// `ws`) runs the same cases over the same Duplex, through its handleUpgrade, so wsgate / ws
+// can be read without the kernel's share diluting it. For a profile:
+// node --cpu-prof dist-bench/conn-micro.js --only push --servers wsgate.
 import { createServer, type IncomingMessage } from 'node:http';
 import { Duplex } from 'node:stream';
 import { join, resolve } from 'node:path';
 import * as current from 'wsgate';
 import type { WebSocket } from 'wsgate';
-import { makeText, maskedFrame, maskFor, pushMessage, pushTemplate, serverFrame, TEXT, CLOSE } from './common';
+import { randomBytes } from 'node:crypto';
+import { BINARY, CLOSE, makeText, maskedFrame, maskFor, pushMessage, pushTemplate, serverFrame, TEXT } from './common';
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
@@ -23,10 +27,32 @@ const ROUNDS = quick ? 5 : 15;
 const WARMUP_MS = 500;
 const MAX_ITERATIONS = 1e7;
 const baselineDir = argv.includes('--baseline') ? argv[argv.indexOf('--baseline') + 1] : null;
-type Library = typeof current;
-const libraries: [string, Library][] = [['wsgate', current]];
+// Plain ws, as in the socket benchmark: set before ws is first required.
+process.env.WS_NO_BUFFER_UTIL = '1';
+process.env.WS_NO_UTF_8_VALIDATE = '1';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-if (baselineDir) libraries.push(['wsgate@base', require(join(resolve(baselineDir), 'index.js')) as Library]);
+const ws = require('ws') as typeof import('ws');
+type Library = typeof current;
+
+/** What the cases use of a server-side socket, which both wsgate's and ws's have. */
+interface Peer {
+  on(event: 'message', listener: (data: string | Buffer, isBinary: boolean) => void): unknown;
+  send(data: string | Buffer, options?: { binary?: boolean }): unknown;
+  terminate(): void;
+}
+type Handler = (s: Peer) => void;
+/** A server under test: opens a connection over a fresh MemorySocket for `handler`. */
+type Server = (handler: Handler) => () => MemorySocket;
+
+const servers: [string, Server][] = [['wsgate', (h) => gateServer(current, h)]];
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+if (baselineDir) servers.push(['wsgate@base', (h) => gateServer(require(join(resolve(baselineDir), 'index.js')) as Library, h)]);
+servers.push(['ws', wsServer]);
+// --servers wsgate,ws: only those (the raw stream always runs), e.g. for a profile of one.
+if (argv.includes('--servers')) {
+  const keep = argv[argv.indexOf('--servers') + 1].split(',');
+  servers.splice(0, servers.length, ...servers.filter(([name]) => keep.includes(name)));
+}
 
 /** A socket that keeps nothing: reads are pushed by the benchmark, writes are counted. */
 class MemorySocket extends Duplex {
@@ -57,29 +83,41 @@ class MemorySocket extends Duplex {
   }
 }
 
-type Handler = (s: WebSocket) => void;
+let upgrades = 0;
+/** An upgrade request as http.Server would pass it, on `socket`. */
+function upgradeRequest(socket: MemorySocket): IncomingMessage {
+  return {
+    method: 'GET',
+    httpVersion: '1.1',
+    url: '/',
+    headers: {
+      host: '127.0.0.1',
+      upgrade: 'websocket',
+      connection: 'Upgrade',
+      'sec-websocket-version': '13',
+      'sec-websocket-key': Buffer.from(`conn-micro-${String(++upgrades).padStart(5, '0')}`).toString('base64'),
+    },
+    socket,
+  } as unknown as IncomingMessage;
+}
 
 /** A wsgate endpoint on an http.Server that never listens: upgrades are emitted by hand. */
-function gateServer(lib: Library, handler: Handler) {
+function gateServer(lib: Library, handler: Handler): () => MemorySocket {
   const server = createServer();
-  lib.attachWebSocket(server, handler, { heartbeat: false });
-  let n = 0;
-  return (): MemorySocket => {
+  lib.attachWebSocket(server, (s: WebSocket) => handler(s), { heartbeat: false });
+  return () => {
     const socket = new MemorySocket();
-    const req = {
-      method: 'GET',
-      httpVersion: '1.1',
-      url: '/',
-      headers: {
-        host: '127.0.0.1',
-        upgrade: 'websocket',
-        connection: 'Upgrade',
-        'sec-websocket-version': '13',
-        'sec-websocket-key': Buffer.from(`conn-micro-${String(++n).padStart(5, '0')}`).toString('base64'),
-      },
-      socket,
-    } as unknown as IncomingMessage;
-    server.emit('upgrade', req, socket, Buffer.alloc(0));
+    server.emit('upgrade', upgradeRequest(socket), socket, Buffer.alloc(0));
+    return socket;
+  };
+}
+
+/** ws with no server of its own (noServer), handed each upgrade the way its README shows. */
+function wsServer(handler: Handler): () => MemorySocket {
+  const wss = new ws.WebSocketServer({ noServer: true, perMessageDeflate: false });
+  return () => {
+    const socket = new MemorySocket();
+    wss.handleUpgrade(upgradeRequest(socket), socket as unknown as import('node:net').Socket, Buffer.alloc(0), (s) => handler(s));
     return socket;
   };
 }
@@ -96,23 +134,37 @@ interface Side {
 
 interface Case {
   unit: number;
-  /** The same work for a wsgate build, or (null) for the raw stream. */
-  side(lib: Library | null): Promise<Side>;
+  /** The same work for a server under test, or (null) for the raw stream. */
+  side(lib: Server | null): Promise<Side>;
 }
 
-/** Echo: chunks of `perChunk` masked text frames of `size` bytes, answered by the same socket. */
-function echo(size: number, mix: 'mixed' | 'ascii', perChunk: number): Case {
-  const texts = Array.from({ length: 64 }, (_, v) => makeText(size, mix, v));
-  const chunks = Array.from({ length: 64 }, (_, c) =>
-    Buffer.concat(Array.from({ length: perChunk }, (_, k) => maskedFrame(TEXT, texts[(c + k) % 64], maskFor(c * perChunk + k)))),
+/**
+ * Echo: chunks of `perChunk` masked text frames of `size` bytes, answered by the same socket.
+ * With `read`, the frames are one stream cut into chunks of `read` bytes, as the kernel hands
+ * a busy socket's bytes over (64 KiB reads), so frames straddle chunks.
+ */
+function echo(size: number, mix: 'mixed' | 'ascii' | 'binary', perChunk: number, read = 0): Case {
+  const opcode = mix === 'binary' ? BINARY : TEXT;
+  const texts = Array.from({ length: 64 }, (_, v) => (mix === 'binary' ? randomBytes(size) : makeText(size, mix, v)));
+  const frameList = Array.from({ length: 64 }, (_, c) =>
+    Array.from({ length: perChunk }, (_, k) => maskedFrame(opcode, texts[(c + k) % 64], maskFor(c * perChunk + k))),
   );
+  let chunks = frameList.map((f) => Buffer.concat(f));
+  // Where each frame ends in the stream of one cycle of chunks, to count the messages due.
+  const ends: number[] = [];
+  for (const f of frameList.flat()) ends.push((ends.at(-1) ?? 0) + f.length);
+  if (read > 0) {
+    const stream = Buffer.concat(chunks);
+    chunks = Array.from({ length: Math.ceil(stream.length / read) }, (_, c) => stream.subarray(c * read, (c + 1) * read));
+  }
+  const frames = 64 * perChunk;
   const payload = texts.reduce((n, t) => n + t.length, 0) / 64;
   return {
-    unit: perChunk,
+    unit: frames / chunks.length,
     async side(lib) {
       let messages = 0;
       const socket = lib
-        ? gateServer(lib, (s) =>
+        ? lib((s) =>
             s.on('message', (d, isBinary) => {
               messages++;
               s.send(d, { binary: isBinary });
@@ -129,7 +181,7 @@ function echo(size: number, mix: 'mixed' | 'ascii', perChunk: number): Case {
       let bytes = 0;
       return {
         step() {
-          const i = fed++ & 63;
+          const i = fed++ % chunks.length;
           copies[i].set(chunks[i]);
           bytes += copies[i].length;
           socket.push(copies[i]);
@@ -138,8 +190,11 @@ function echo(size: number, mix: 'mixed' | 'ascii', perChunk: number): Case {
           // Every message handled at once and answered, nothing left waiting in a stream buffer.
           if (socket.readableLength > 0) throw new Error('echo: a chunk waited in the stream');
           if (!lib && socket.written !== bytes) throw new Error('echo: raw did not echo every chunk at once');
-          if (lib && messages !== fed * perChunk) throw new Error(`echo: ${messages} of ${fed * perChunk} messages handled`);
-          if (lib && socket.written < fed * perChunk * payload * 0.99) throw new Error('echo: wsgate did not write every answer');
+          const cycles = Math.floor(fed / chunks.length);
+          const at = chunks.slice(0, fed % chunks.length).reduce((n, c) => n + c.length, 0);
+          const sent = cycles * frames + ends.filter((e) => e <= at).length;
+          if (lib && messages !== sent) throw new Error(`echo: ${messages} of ${sent} messages handled`);
+          if (lib && socket.written < messages * payload * 0.99) throw new Error('echo: the server did not write every answer');
         },
         close() {
           if (lib) socket.push(maskedFrame(CLOSE, Buffer.from([3, 232]), maskFor(1)));
@@ -156,8 +211,8 @@ function push(conns: number): Case {
   return {
     unit: conns,
     async side(lib) {
-      const sockets: WebSocket[] = [];
-      const open = lib ? gateServer(lib, (s) => void sockets.push(s)) : () => new MemorySocket();
+      const sockets: Peer[] = [];
+      const open = lib ? lib((s) => void sockets.push(s)) : () => new MemorySocket();
       const memory = Array.from({ length: conns }, () => open());
       await turn();
       return {
@@ -198,7 +253,7 @@ async function slice(step: Side['step'], unit: number, ms: number): Promise<numb
 
 /** Best of ROUNDS slices for each side, the sides in alternation, after a warm-up of each. */
 async function measure(c: Case): Promise<number[]> {
-  const sides = [...(await Promise.all(libraries.map(([, lib]) => c.side(lib)))), await c.side(null)];
+  const sides = [...(await Promise.all(servers.map(([, server]) => c.side(server)))), await c.side(null)];
   for (const side of sides) await slice(side.step, c.unit, WARMUP_MS);
   const best = sides.map(() => Infinity);
   for (let i = 0; i < ROUNDS; i++) {
@@ -217,20 +272,28 @@ async function main(): Promise<void> {
     ['echo 1 KiB mixed, 4 per chunk', echo(1024, 'mixed', 4)],
     ['echo 1 KiB ASCII, 4 per chunk', echo(1024, 'ascii', 4)],
     ['echo 16 KiB mixed, 1 per chunk', echo(16384, 'mixed', 1)],
+    ['echo 16 KiB mixed, 64 KiB reads', echo(16384, 'mixed', 1, 64 * 1024)],
+    ['echo 16 KiB ASCII, 64 KiB reads', echo(16384, 'ascii', 1, 64 * 1024)],
+    ['echo 64 KiB binary, 64 KiB reads', echo(64 * 1024, 'binary', 1, 64 * 1024)],
     ['push 100 B to 1,000 sockets', push(1000)],
   ];
   console.log(`Node ${process.versions.node}, best of ${ROUNDS} slices of ${CELL_MS} ms each (ns per message, lower is better)\n`);
-  const names = libraries.map(([name]) => name);
+  const names = servers.map(([name]) => name);
+  const cost = (best: number[], name: string) => (names.includes(name) ? best[names.indexOf(name)] : NaN);
+  // A ratio whose server was left out by --servers shows as '-'.
+  const ratioOf = (a: number, b: number) => (Number.isFinite(a / b) ? (a / b).toFixed(2) : '-');
   const extra = baselineDir ? ' | wsgate / base |' : ' |';
-  console.log(`| case | ${names.join(' | ')} | raw stream | wsgate - raw${extra}`);
-  console.log(`|---|${names.map(() => '---:|').join('')}---:|---:|${baselineDir ? '---:|' : ''}`);
+  console.log(`| case | ${names.join(' | ')} | raw stream | wsgate - raw | ws / wsgate${extra}`);
+  console.log(`|---|${names.map(() => '---:|').join('')}---:|---:|---:|${baselineDir ? '---:|' : ''}`);
   const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : null;
   for (const [name, c] of cells) {
     if (only !== null && !name.includes(only)) continue;
     const best = await measure(c);
     const raw = best[best.length - 1];
-    const ratio = baselineDir ? ` | ${(best[0] / best[1]).toFixed(2)} |` : ' |';
-    console.log(`| ${name} | ${best.map((x) => x.toFixed(0)).join(' | ')} | ${(best[0] - raw).toFixed(0)}${ratio}`);
+    const gate = cost(best, 'wsgate');
+    const ratio = baselineDir ? ` | ${ratioOf(gate, cost(best, 'wsgate@base'))} |` : ' |';
+    const overRaw = Number.isFinite(gate) ? (gate - raw).toFixed(0) : '-';
+    console.log(`| ${name} | ${best.map((x) => x.toFixed(0)).join(' | ')} | ${overRaw} | ${ratioOf(cost(best, 'ws'), gate)}${ratio}`);
   }
 }
 

@@ -1,5 +1,6 @@
 // A frame parser's input: the chunks received and not yet consumed, read across chunk
 // edges without joining them, and payload bytes moved out unmasked (RFC 6455 5.3).
+import { Buffer } from 'node:buffer';
 import { copyMasked, unmaskAscii } from './mask';
 
 // Shared by every reader: reading is synchronous, so no state is kept here between calls.

@@ -1,4 +1,5 @@
 // Server frames (RFC 6455 section 5.2): never masked; 7-, 16- or 64-bit payload lengths.
+import { Buffer } from 'node:buffer';
 import { Opcode } from './frames';
 
 /** Header bytes for an unmasked frame of `length` payload bytes. */

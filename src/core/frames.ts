@@ -1,5 +1,6 @@
 // The frame rules of RFC 6455 that both directions share: opcodes (section 5.2), close codes
 // (sections 7.4 and 11.7), control frame limits (section 5.5) and the close payload (5.5.1).
+import { Buffer } from 'node:buffer';
 
 export const Opcode = {
   CONTINUATION: 0x0,

@@ -1,6 +1,6 @@
 // Incremental parser for frames a client sends (RFC 6455 sections 5 and 7): bytes in,
 // messages and control frames out. Any split of the input gives the same events.
-import { isAscii, isUtf8 } from 'node:buffer';
+import { Buffer, isAscii, isUtf8 } from 'node:buffer';
 import { ProtocolError, type ProtocolErrorCode } from './errors';
 import { CloseCode, isValidCloseCode, MAX_CLIENT_HEADER, MAX_CONTROL_PAYLOAD, Opcode } from './frames';
 import { ChunkReader } from './chunk-reader';

@@ -4,6 +4,7 @@
 // multi-byte characters on Node 20: about 50 µs, against 14 µs this way); from Node 24 its own
 // decoder is the faster one for dense non-ASCII text. Which to use is the caller's choice
 // (io/text.ts).
+import { Buffer } from 'node:buffer';
 import { UTF16_WASM } from './wasm/binaries';
 import { instantiate } from './wasm/instantiate';
 

@@ -1,5 +1,6 @@
 // permessage-deflate (RFC 7692): the per-connection codec on node:zlib. Negotiation of
 // the parameters is pure and lives in core/extensions.ts.
+import { Buffer } from 'node:buffer';
 import * as zlib from 'node:zlib';
 import { ProtocolError } from '../core/errors';
 import type { DeflateParams, ResolvedDeflateOptions } from '../core/extensions';

@@ -1,4 +1,5 @@
 // What send() takes, how a message becomes frame bytes, and what the events carry.
+import { Buffer } from 'node:buffer';
 import { encodeFrame, encodeHeader } from '../core/encoder';
 import type { Outgoing } from './outbox';
 

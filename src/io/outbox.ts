@@ -1,6 +1,7 @@
 // A connection's outgoing side: frames wait here until the transport takes them. It batches
 // writes, keeps places for messages still being compressed (so order holds), counts
 // bufferedAmount, owes 'drain' when send() said false, and applies the backpressure policy.
+import { Buffer } from 'node:buffer';
 import type { Transport } from '../transport/transport';
 import { closedBeforeSent, notSent } from './errors';
 

@@ -11,7 +11,7 @@
 // was slower than both). Encoding costs about half with encodeInto-style writes into room
 // sized for the worst case (3 bytes per UTF-16 unit) than with Buffer.byteLength + write or
 // Buffer.from, which read the string twice.
-import { isAscii } from 'node:buffer';
+import { Buffer, isAscii } from 'node:buffer';
 import { headerSize, writeHeader } from '../core/encoder';
 import { Opcode } from '../core/frames';
 import { decodeUtf8, utf16Available } from '../core/utf16';
@@ -83,6 +83,8 @@ const SLAB = 16 * 1024;
 // Frames whose worst case (3 bytes per UTF-16 unit, plus header) fits here use the slab.
 const SLAB_FRAME_MAX = 4 * 1024;
 let slab: Buffer | null = null;
+// The slab's ArrayBuffer, kept apart because Buffer's .buffer getter is a call into C++.
+let slabMemory: ArrayBuffer | null = null;
 let slabUsed = 0;
 // Larger ones are encoded into a reused scratch buffer and copied out at their exact size.
 let scratch: Buffer | null = null;
@@ -93,13 +95,14 @@ let scratch: Buffer | null = null;
  */
 function claim(start: number, end: number): Buffer {
   slabUsed = end;
-  return Buffer.from(slab!.buffer, start, end - start);
+  return Buffer.from(slabMemory!, start, end - start);
 }
 
 /** Where `size` more bytes fit in the slab (a new slab when they do not). */
 function slabRoom(size: number): number {
   if (slab === null || slabUsed + size > SLAB) {
     slab = Buffer.allocUnsafeSlow(SLAB);
+    slabMemory = slab.buffer as ArrayBuffer;
     slabUsed = 0;
   }
   return slabUsed;

@@ -1,5 +1,6 @@
 // The WebSocket applications hold: sending, closing, topics and iteration, after `ws` and the
 // browser's WebSocket. What the transport and the parser call is in connection.ts.
+import { Buffer } from 'node:buffer';
 import { encodeFrame } from '../core/encoder';
 import { CloseCode, encodeClosePayload, isValidCloseCode, Opcode } from '../core/frames';
 import { Connection } from './connection';
