@@ -42,3 +42,18 @@ test('applyMask and copyMasked agree with the definition across the SIMD thresho
     { numRuns: 150 },
   );
 });
+
+test('every length from 512 to 640 (the WebAssembly loop takes 64 bytes a step, then 16) is exact and leaves the bytes after it alone', () => {
+  const mask = Uint8Array.from([0x9d, 0x31, 0xe4, 0x07]);
+  for (let length = 512; length <= 640; length++) {
+    for (const phase of [0, 3]) {
+      const backing = Buffer.alloc(length + 80);
+      for (let i = 0; i < backing.length; i++) backing[i] = (i * 13 + 5) & 0xff;
+      const original = Buffer.from(backing);
+      applyMask(backing, mask, 1, 1 + length, phase);
+      expect(backing.subarray(1, 1 + length).equals(naive(original.subarray(1, 1 + length), mask, phase))).toBe(true);
+      expect(backing.subarray(1 + length).equals(original.subarray(1 + length))).toBe(true);
+      expect(backing[0]).toBe(original[0]);
+    }
+  }
+});
