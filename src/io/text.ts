@@ -7,9 +7,8 @@
 // be ASCII (the parser learns that while validating, see core/parser.ts); other text through
 // UTF-16 with core/utf16.ts, faster than the runtime's UTF-8 decoder on Node before 24 (3x at
 // 1 KiB, 6x at 16 KiB) and on Node 24 for text that is mostly ASCII or small; utf8Slice for
-// tiny text and, on Node 24, for large text that is mostly non-ASCII, and for other text from
-// 8 KiB where this machine's V8 turns out faster (see decodeLarge; a JavaScript decoder was
-// slower than both). Encoding costs about half with encodeInto-style writes into room
+// tiny text and, on Node 24, for large text that is mostly non-ASCII (a JavaScript decoder
+// was slower than both). Encoding costs about half with encodeInto-style writes into room
 // sized for the worst case (3 bytes per UTF-16 unit) than with Buffer.byteLength + write or
 // Buffer.from, which read the string twice.
 import { Buffer, isAscii } from 'node:buffer';
@@ -31,7 +30,9 @@ const hasUtf8Write = typeof proto.utf8Write === 'function';
 // Node 24's V8 decodes large dense non-ASCII UTF-8 (CJK, Cyrillic) a little faster than the
 // detour through UTF-16, but text that is mostly ASCII with some accents and emoji slower
 // (rotating texts: 1 KiB with 6% multi-byte characters 1.9 µs against 1.1 µs; Chinese text
-// even at 1-2 KiB, 8-15% in V8's favour from 4 KiB).
+// even at 1-2 KiB, 8-15% in V8's favour from 4 KiB). On a Zen 5 EPYC, V8's decoder takes
+// 16 KiB of mixed text in 5.2 µs against 7.4 in isolation, but a server under load was no
+// faster with it (16 KiB echo over sockets: 0.95 of the route), so the route stays.
 const NATIVE_UTF8_FAST = Number(process.versions.node.split('.')[0]) >= 24;
 // Non-ASCII text at least this large goes through UTF-16 where that is the faster way. On
 // Node 24 too: 64 rotating texts with 6% multi-byte characters, 32 B 280 against 300 ns, 256 B
@@ -56,57 +57,12 @@ export function decodeText(data: Buffer, ascii?: boolean): string {
   if (ascii === undefined && n >= ASCII_CHECK_MIN) ascii = isAscii(data);
   // Small text of unknown content is left to utf8Slice, which is quick when it is ASCII.
   let text: string;
-  if (ascii === true) text = hasSlices ? (data as unknown as Required<BufferInternals>).latin1Slice(0, n) : data.toString('latin1');
-  else if (ascii === false && n >= UTF16_MIN && !(NATIVE_UTF8_FAST && n >= DENSE_MIN && dense(data))) {
-    text = n >= LARGE_MIN ? decodeLarge(data) : decodeUtf8(data);
-  } else text = utf8Slice(data);
+  const own = data as unknown as Required<BufferInternals>;
+  if (ascii === true) text = hasSlices ? own.latin1Slice(0, n) : data.toString('latin1');
+  else if (ascii === false && n >= UTF16_MIN && !(NATIVE_UTF8_FAST && n >= DENSE_MIN && dense(data))) text = decodeUtf8(data);
+  else text = hasSlices ? own.utf8Slice(0, n) : data.toString('utf8');
   remember(text, data, null);
   return text;
-}
-
-function utf8Slice(data: Buffer): string {
-  return hasSlices ? (data as unknown as Required<BufferInternals>).utf8Slice(0, data.length) : data.toString('utf8');
-}
-
-// Large non-ASCII text on Node 24 and later goes the way this machine runs faster, found by
-// timing both on the process's own first large messages: the answer depends on the CPU. 16 KiB
-// with 6% multi-byte characters, 64 rotating texts: V8's decoder 5.2 µs against 7.4 µs for
-// the UTF-16 route on a Zen 5 EPYC (V8's decoder has AVX-512 code, and the route's 16 KiB in,
-// 32 KiB out and 32 KiB string no longer fit in the L1 cache; 8 KiB is even), but 22.8 against
-// 13.2 µs the other way on an older EPYC.
-const LARGE_MIN = 8 * 1024;
-// Decoded both ways in turn, untimed, while the WebAssembly code tiers up and caches warm.
-const TRIAL_WARMUP = 32;
-// Then timed, in turn: the faster best time per byte wins.
-const TRIAL_SAMPLES = 16;
-type LargeWay = 'trial' | 'native' | 'utf16';
-let largeWay: LargeWay = NATIVE_UTF8_FAST && hasSlices ? 'trial' : 'utf16';
-let trialCount = 0;
-let bestNative = Infinity;
-let bestUtf16 = Infinity;
-
-function decodeLarge(data: Buffer): string {
-  if (largeWay === 'utf16') return decodeUtf8(data);
-  if (largeWay === 'native') return utf8Slice(data);
-  return decodeTimed(data);
-}
-
-function decodeTimed(data: Buffer): string {
-  const turn = trialCount++;
-  const native = (turn & 1) === 0;
-  if (turn < TRIAL_WARMUP) return native ? utf8Slice(data) : decodeUtf8(data);
-  const start = process.hrtime.bigint();
-  const text = native ? utf8Slice(data) : decodeUtf8(data);
-  const perByte = Number(process.hrtime.bigint() - start) / data.length;
-  if (native) bestNative = Math.min(bestNative, perByte);
-  else bestUtf16 = Math.min(bestUtf16, perByte);
-  if (turn + 1 >= TRIAL_WARMUP + 2 * TRIAL_SAMPLES) largeWay = bestNative <= bestUtf16 ? 'native' : 'utf16';
-  return text;
-}
-
-/** Test and benchmark hook: how large non-ASCII text is decoded here ('trial' until timed). */
-export function largeTextWay(): LargeWay {
-  return largeWay;
 }
 
 /** Whether many of the bytes are non-ASCII, judged from SAMPLES of them spread over the text. */

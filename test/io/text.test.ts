@@ -1,6 +1,6 @@
 // io/text.ts on its own: decoding by every route gives Node's own string, frames carry the
 // UTF-8 of the string, and text passed on unchanged reuses the bytes it arrived as.
-import { decodeText, encodeText, forgetText, largeTextWay, textBytes } from '../../src/io/text';
+import { decodeText, encodeText, forgetText, textBytes } from '../../src/io/text';
 
 const mixed = (n: number) => {
   let s = '';
@@ -30,19 +30,6 @@ describe('decodeText', () => {
     expect(decodeText(Buffer.from(ascii), false)).toBe(ascii); // 'false' only steers the route
     expect(decodeText(bytes, false)).toBe(text);
     expect(decodeText(bytes)).toBe(text);
-  });
-
-  test('large non-ASCII text: Node\'s own string through the timed choice of decoder and after it', () => {
-    const major = Number(process.versions.node.split('.')[0]);
-    const texts = [8 * 1024, 9000, 16 * 1024, 40_000].map((n) => mixed(n));
-    // Each decoder is tried and timed on these first messages (Node 24 and later), then one is kept.
-    for (let i = 0; i < 100; i++) {
-      const text = texts[i % texts.length];
-      expect(decodeText(Buffer.from(text), false)).toBe(text);
-    }
-    if (major >= 24) expect(['native', 'utf16']).toContain(largeTextWay());
-    else expect(largeTextWay()).toBe('utf16');
-    for (const text of texts) expect(decodeText(Buffer.from(text))).toBe(text);
   });
 
   test.each([30, 300, 1023, 1024, 1025, 20_000])('%i bytes of dense non-ASCII text (on Node 24, from 1 KiB, V8\'s own decoder)', (n) => {
