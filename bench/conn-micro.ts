@@ -139,15 +139,15 @@ interface Case {
 }
 
 /**
- * Echo: chunks of `perChunk` masked text frames of `size` bytes, answered by the same socket.
+ * Echo: chunks of `perChunk` masked text (or binary) frames of `size` bytes, answered by the same socket.
  * With `read`, the frames are one stream cut into chunks of `read` bytes, as the kernel hands
  * a busy socket's bytes over (64 KiB reads), so frames straddle chunks.
  */
 function echo(size: number, mix: 'mixed' | 'ascii' | 'binary', perChunk: number, read = 0): Case {
   const opcode = mix === 'binary' ? BINARY : TEXT;
-  const texts = Array.from({ length: 64 }, (_, v) => (mix === 'binary' ? randomBytes(size) : makeText(size, mix, v)));
+  const payloads = Array.from({ length: 64 }, (_, v) => (mix === 'binary' ? randomBytes(size) : makeText(size, mix, v)));
   const frameList = Array.from({ length: 64 }, (_, c) =>
-    Array.from({ length: perChunk }, (_, k) => maskedFrame(opcode, texts[(c + k) % 64], maskFor(c * perChunk + k))),
+    Array.from({ length: perChunk }, (_, k) => maskedFrame(opcode, payloads[(c + k) % 64], maskFor(c * perChunk + k))),
   );
   let chunks = frameList.map((f) => Buffer.concat(f));
   // Where each frame ends in the stream of one cycle of chunks, to count the messages due.
@@ -158,7 +158,7 @@ function echo(size: number, mix: 'mixed' | 'ascii' | 'binary', perChunk: number,
     chunks = Array.from({ length: Math.ceil(stream.length / read) }, (_, c) => stream.subarray(c * read, (c + 1) * read));
   }
   const frames = 64 * perChunk;
-  const payload = texts.reduce((n, t) => n + t.length, 0) / 64;
+  const payload = payloads.reduce((n, t) => n + t.length, 0) / 64;
   return {
     unit: frames / chunks.length,
     async side(lib) {

@@ -1,5 +1,6 @@
 // HTTP/1.1 responses wsgate writes itself: the 101 that opens a connection and the
 // complete responses that refuse one. Pure: strings in, bytes-to-be out.
+import { Buffer } from 'node:buffer';
 
 // The IANA reason phrases (RFC 9110 section 15), kept here so the core needs no node:http.
 const REASON_PHRASES: Readonly<Record<number, string>> = {

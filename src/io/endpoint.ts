@@ -1,5 +1,6 @@
 // An endpoint: the registry of its open connections, their shared clock and liveness
 // timer, stats, topics, fan-out and shutdown. Requests reach it through upgrade.ts.
+import { Buffer } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import type { DeflateParams } from '../core/extensions';
 import { CloseCode, isValidCloseCode, MAX_CLOSE_REASON } from '../core/frames';

@@ -1,4 +1,5 @@
 // An HTTP/1.1 upgrade request ('upgrade' event: request, socket, head) as an UpgradeAttempt.
+import { Buffer } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { formatAccept, formatResponse, type ResponseHeaders } from '../core/http-response';

@@ -2,6 +2,7 @@
 // and its headers. refuse() answers a complete HTTP/2 response (HEADERS with :status, then
 // the body and END_STREAM); accept() answers :status 200 without END_STREAM (section 5)
 // and hands the stream over as an Http2StreamTransport.
+import { Buffer } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import {
   constants,

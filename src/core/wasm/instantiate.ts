@@ -1,4 +1,5 @@
 // Loading the project's WebAssembly modules (the .wat files here, assembled into binaries.ts).
+import { Buffer } from 'node:buffer';
 
 // Node has WebAssembly; TypeScript's ES libs leave it to lib.dom, so describe what is used.
 declare const WebAssembly: {

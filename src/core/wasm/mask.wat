@@ -7,6 +7,7 @@
     (local.set $v (i32x4.splat (local.get $m)))
     (local.set $end (i32.add (local.get $p) (local.get $n)))
     ;; Four stores per step: the loop's own add, compare and branch no longer cost one step per 16 bytes.
+    ;; Signed compare below: end - 48 is negative for short runs at the start of memory.
     (local.set $end64 (i32.sub (local.get $end) (i32.const 48)))
     (block $wide_done
       (loop $wide

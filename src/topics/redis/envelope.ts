@@ -5,6 +5,7 @@
 //   bytes 9..   the message's bytes, unchanged (UTF-8 for text)
 //
 // The instance id lets an instance recognise (and ignore) its own messages echoed by Redis.
+import { Buffer } from 'node:buffer';
 
 const VERSION = 1;
 /** Bytes before the message: the version/type byte and the instance id. */

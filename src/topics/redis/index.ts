@@ -11,6 +11,7 @@
 // counts it. Local delivery is not affected. Messages other instances publish while this
 // instance's subscriber connection is down are lost (Redis pub/sub keeps nothing). On
 // reconnection every topic with local subscribers is subscribed again.
+import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import type { WebSocket } from '../../io/websocket';
 import { LocalTopics, type TopicWatcher } from '../local';
