@@ -43,6 +43,16 @@ const CACHE = process.env.WSGATE_BENCH_CACHE ?? join(homedir(), '.cache', 'wsgat
 // ---- options ----------------------------------------------------------------------------------
 
 const argv = process.argv.slice(2);
+const FLAGS = ['--quick', '--no-bun', '--no-pin', '--profile', '--profile-all', '--self-check'];
+const VALUES = ['--rounds', '--warmup', '--duration', '--only', '--servers', '--node', '--bun', '--out', '--baseline', '--push-conns'];
+// An option it does not know (--help, a typo) stops the run before anything starts, with the list.
+for (let i = 0; i < argv.length; i++) {
+  if (VALUES.includes(argv[i])) i++;
+  else if (!FLAGS.includes(argv[i])) {
+    console.error(`bench: unknown option "${argv[i]}". Flags: ${FLAGS.join(' ')}; with a value: ${VALUES.join(' ')} (see bench/README.md)`);
+    process.exit(2);
+  }
+}
 const flag = (name: string) => argv.includes(name);
 const value = (name: string): string | undefined => {
   const i = argv.indexOf(name);
